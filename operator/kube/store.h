@@ -1,0 +1,35 @@
+#pragma once
+// The read side of an informer: a trimmed, indexed, thread-safe cache of one resource kind.
+// Objects are immutable snapshots shared between readers.
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "operator/kube/api_error.h"
+
+namespace kube {
+
+using ObjectPtr = std::shared_ptr<const json>;
+
+// Built-in index names every Store maintains.
+inline constexpr const char* kIndexNamespace = "namespace";  // value: metadata.namespace
+inline constexpr const char* kIndexOwnerUid = "owner-uid";   // value: each ownerReferences[].uid
+inline constexpr const char* kIndexControllerUid = "controller-uid";  // the controller owner's uid
+
+class Store {
+ public:
+  virtual ~Store() = default;
+  virtual ObjectPtr get(const std::string& ns, const std::string& name) const = 0;
+  virtual std::vector<ObjectPtr> list(const std::string& ns = "") const = 0;
+  // Objects whose index `indexName` has `value`. Label indexes are named "label:<key>".
+  virtual std::vector<ObjectPtr> byIndex(const std::string& indexName,
+                                         const std::string& value) const = 0;
+  virtual bool hasSynced() const = 0;
+  virtual std::size_t size() const = 0;
+};
+
+// Trims an object before it is stored (drop managedFields and what no reconciler reads).
+using Transform = std::function<json(json)>;
+
+}  // namespace kube
