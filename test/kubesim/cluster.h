@@ -1,0 +1,42 @@
+#pragma once
+// The parts of a cluster besides the API server: garbage collector, Job controller, scheduler and
+// kubelet (scenario-driven), RBAC authorization, ServiceAccount tokens and fault injection.
+// The Simulator constructs one Cluster over its ObjectStore and plugs its Authenticator,
+// Authorizer and FaultInjector into the HTTP layer.
+#include <memory>
+#include <string>
+
+#include "test/kubesim/object_store.h"
+
+namespace kubesim {
+
+struct ClusterOptions {
+  double timeScale = 1.0;
+  bool rbac = false;
+};
+
+class Cluster {
+ public:
+  Cluster(ObjectStore& store, ClusterOptions options);
+  ~Cluster();
+  Cluster(const Cluster&) = delete;
+  Cluster& operator=(const Cluster&) = delete;
+
+  void start();
+  void stop();
+
+  // Tokens: "admin" (system:masters) is always known; ServiceAccount tokens are issued here.
+  std::string tokenFor(const std::string& user);
+  Authenticator& authenticator();
+  Authorizer* authorizer();  // null unless rbac
+  FaultInjector& faults();
+  // The admin endpoint under /kubesim/ (faults, clock). Returns the response body, or throws
+  // ApiException. method is GET or POST; body is JSON or empty.
+  json admin(const std::string& method, const std::string& path, const json& body);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kubesim

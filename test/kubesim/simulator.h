@@ -1,0 +1,88 @@
+#pragma once
+// kubesim in-process: tests and the demo start a whole simulated cluster with one object.
+//   kubesim::Simulator sim({});      // port 0, TLS, in-memory
+//   sim.start();
+//   auto kubeconfig = sim.writeKubeconfig(tmpdir + "/kubeconfig");
+//   ... run kubectl with --kubeconfig, or point the operator at it ...
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "test/kubesim/object_store.h"
+
+namespace kubesim {
+
+class Cluster;
+
+struct SimulatorOptions {
+  std::string bindAddress = "127.0.0.1";
+  int port = 0;            // 0: any free port
+  bool tls = true;         // HTTPS with a generated CA; false serves plain HTTP
+  std::string dataDir;     // "" keeps everything in memory; else persisted there and reloaded
+  double timeScale = 1.0;  // scenario durations are multiplied by this (0.1: ten times faster)
+  bool rbac = false;       // --authorization rbac: bearer tokens checked against RBAC objects
+  std::size_t watchWindow = 100000;  // events kept for watch resumption; older versions get 410
+  std::chrono::milliseconds bookmarkInterval{1000};
+  bool runCluster = true;  // start the controller-manager/scheduler/kubelet actors
+};
+
+// One request as the server saw it; tests and benchmarks read these.
+struct RequestRecord {
+  std::string user;
+  std::string method;  // GET, POST, ...
+  std::string verb;    // get list watch create update patch delete deletecollection
+  std::string path;
+  std::string query;
+  std::string apiGroup;
+  std::string resource;
+  std::string subresource;
+  std::string ns;
+  std::string name;
+  int code = 0;
+};
+
+class RequestLog {
+ public:
+  void add(RequestRecord r);
+  std::vector<RequestRecord> snapshot() const;
+  // How many requests matched: empty strings match anything; code 0 matches any code.
+  std::size_t count(const std::string& verb, const std::string& resource = "", int code = 0,
+                    const std::string& ns = "") const;
+  void clear();
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<RequestRecord> records_;
+};
+
+class Simulator {
+ public:
+  explicit Simulator(SimulatorOptions options = {});
+  ~Simulator();
+  Simulator(const Simulator&) = delete;
+  Simulator& operator=(const Simulator&) = delete;
+
+  void start();  // throws std::runtime_error with a message when it cannot listen
+  void stop();   // idempotent; closes watches
+
+  int port() const;
+  std::string url() const;  // https://127.0.0.1:PORT
+  // Writes a kubeconfig (CA data + bearer token) for `user`; returns the path.
+  // user "admin" is system:masters; "system:serviceaccount:NS:NAME" gets that SA's token.
+  std::string writeKubeconfig(const std::string& path, const std::string& user = "admin");
+  std::string caPem() const;
+  std::string tokenFor(const std::string& user);
+
+  ObjectStore& store();
+  RequestLog& requestLog();
+  Cluster* cluster();  // null when runCluster is false
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kubesim

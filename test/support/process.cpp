@@ -1,0 +1,156 @@
+#include "test/support/process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+
+extern char** environ;
+
+namespace testsupport {
+
+ProcessResult runProcess(const std::vector<std::string>& argv,
+                         const std::map<std::string, std::string>& env, const std::string& input,
+                         std::chrono::milliseconds deadline) {
+  int inPipe[2], outPipe[2], errPipe[2];
+  if (pipe2(inPipe, O_CLOEXEC) || pipe2(outPipe, O_CLOEXEC) || pipe2(errPipe, O_CLOEXEC)) {
+    throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, inPipe[0], 0);
+  posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1);
+  posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attr, 0);
+
+  std::map<std::string, std::string> merged;
+  for (char** e = environ; *e; ++e) {
+    std::string kv = *e;
+    auto eq = kv.find('=');
+    if (eq != std::string::npos) merged[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  for (const auto& [k, v] : env) merged[k] = v;
+  std::vector<std::string> envStrings;
+  for (const auto& [k, v] : merged) envStrings.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (auto& s : envStrings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> args = argv;
+  std::vector<char*> argp;
+  for (auto& s : args) argp.push_back(s.data());
+  argp.push_back(nullptr);
+
+  pid_t pid = 0;
+  int rc = posix_spawnp(&pid, argp[0], &actions, &attr, argp.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  close(inPipe[0]);
+  close(outPipe[1]);
+  close(errPipe[1]);
+  if (rc != 0) {
+    close(inPipe[1]);
+    close(outPipe[0]);
+    close(errPipe[0]);
+    throw std::runtime_error("cannot start " + argv[0] + ": " + std::strerror(rc));
+  }
+
+  ProcessResult result;
+  std::size_t written = 0;
+  if (input.empty()) {
+    close(inPipe[1]);
+    inPipe[1] = -1;
+  } else {
+    fcntl(inPipe[1], F_SETFL, O_NONBLOCK);
+  }
+  auto end = std::chrono::steady_clock::now() + deadline;
+  bool outOpen = true, errOpen = true;
+  while (outOpen || errOpen) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        end - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      result.timedOut = true;
+      kill(-pid, SIGKILL);
+      break;
+    }
+    pollfd fds[3];
+    int n = 0;
+    if (outOpen) fds[n++] = {outPipe[0], POLLIN, 0};
+    if (errOpen) fds[n++] = {errPipe[0], POLLIN, 0};
+    if (inPipe[1] >= 0) fds[n++] = {inPipe[1], POLLOUT, 0};
+    if (poll(fds, n, static_cast<int>(std::min<long long>(left.count(), 200))) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    for (int i = 0; i < n; ++i) {
+      if (!fds[i].revents) continue;
+      if (fds[i].fd == inPipe[1]) {
+        ssize_t w = write(inPipe[1], input.data() + written, input.size() - written);
+        if (w > 0) written += static_cast<std::size_t>(w);
+        if (w < 0 || written == input.size()) {
+          close(inPipe[1]);
+          inPipe[1] = -1;
+        }
+        continue;
+      }
+      char buf[65536];
+      ssize_t r = read(fds[i].fd, buf, sizeof buf);
+      bool isOut = fds[i].fd == outPipe[0];
+      if (r <= 0) {
+        (isOut ? outOpen : errOpen) = false;
+      } else {
+        (isOut ? result.out : result.err).append(buf, static_cast<std::size_t>(r));
+      }
+    }
+  }
+  if (inPipe[1] >= 0) close(inPipe[1]);
+  close(outPipe[0]);
+  close(errPipe[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!result.timedOut && WIFEXITED(status)) result.exitCode = WEXITSTATUS(status);
+  return result;
+}
+
+ProcessResult kubectl(const std::string& kubeconfig, const std::vector<std::string>& args,
+                      const std::string& input) {
+  std::vector<std::string> argv = {"kubectl", "--kubeconfig", kubeconfig};
+  argv.insert(argv.end(), args.begin(), args.end());
+  // A private cache dir keeps discovery caches of parallel tests apart.
+  auto cache = std::filesystem::path(kubeconfig).parent_path() / "kubectl-cache";
+  argv.push_back("--cache-dir=" + cache.string());
+  return runProcess(argv, {}, input, std::chrono::seconds(60));
+}
+
+TempDir::TempDir() {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "flowrun-test-XXXXXX").string();
+  if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+std::string sourceDir() {
+  if (const char* d = std::getenv("FLOWRUN_SOURCE_DIR"); d && *d) return d;
+  return FLOWRUN_SOURCE_DIR;
+}
+
+std::string binaryDir() {
+  if (const char* d = std::getenv("FLOWRUN_BINARY_DIR"); d && *d) return d;
+  return sourceDir() + "/build";
+}
+
+}  // namespace testsupport

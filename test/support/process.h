@@ -1,0 +1,64 @@
+#pragma once
+// Runs a program (kubectl, flowrun-operator) from tests, with a deadline; no shell involved.
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace testsupport {
+
+struct ProcessResult {
+  int exitCode = -1;  // -1 when killed at the deadline
+  std::string out;
+  std::string err;
+  bool timedOut = false;
+};
+
+// Runs argv[0] (looked up in PATH) with the extra environment, feeding `input` to stdin.
+ProcessResult runProcess(const std::vector<std::string>& argv,
+                         const std::map<std::string, std::string>& env = {},
+                         const std::string& input = "",
+                         std::chrono::milliseconds deadline = std::chrono::seconds(60));
+
+// kubectl --kubeconfig KUBECONFIG ARGS...
+ProcessResult kubectl(const std::string& kubeconfig, const std::vector<std::string>& args,
+                      const std::string& input = "");
+
+// Polls `condition` until it is true or the deadline passes. Returns the last value.
+template <class F>
+bool waitFor(F condition, std::chrono::milliseconds deadline = std::chrono::seconds(20),
+             std::chrono::milliseconds poll = std::chrono::milliseconds(20));
+
+// A fresh temporary directory, removed by the destructor.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// The source tree (FLOWRUN_SOURCE_DIR) and build tree (FLOWRUN_BINARY_DIR), for crds/, examples/
+// and built binaries.
+std::string sourceDir();
+std::string binaryDir();
+
+}  // namespace testsupport
+
+#include <thread>
+
+template <class F>
+bool testsupport::waitFor(F condition, std::chrono::milliseconds deadline,
+                          std::chrono::milliseconds poll) {
+  auto end = std::chrono::steady_clock::now() + deadline;
+  while (true) {
+    if (condition()) return true;
+    if (std::chrono::steady_clock::now() >= end) return false;
+    std::this_thread::sleep_for(poll);
+  }
+}
