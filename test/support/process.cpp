@@ -124,11 +124,11 @@ ProcessResult runProcess(const std::vector<std::string>& argv,
 
 ProcessResult kubectl(const std::string& kubeconfig, const std::vector<std::string>& args,
                       const std::string& input) {
-  std::vector<std::string> argv = {"kubectl", "--kubeconfig", kubeconfig};
-  argv.insert(argv.end(), args.begin(), args.end());
   // A private cache dir keeps discovery caches of parallel tests apart.
   auto cache = std::filesystem::path(kubeconfig).parent_path() / "kubectl-cache";
-  argv.push_back("--cache-dir=" + cache.string());
+  std::vector<std::string> argv = {"kubectl", "--kubeconfig", kubeconfig,
+                                   "--cache-dir=" + cache.string()};
+  argv.insert(argv.end(), args.begin(), args.end());
   return runProcess(argv, {}, input, std::chrono::seconds(60));
 }
 
