@@ -1,6 +1,9 @@
 #pragma once
 // A small Prometheus registry: counters, gauges and histograms with labels, rendered in the text
 // exposition format. Thread-safe. Metric families are created on first use and live forever.
+#include <chrono>
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -55,5 +58,18 @@ class MetricsRegistry {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// Prometheus value text: "3", "0.25", "+Inf", "NaN" (shortest round-trip form).
+std::string formatMetricValue(double v);
+
+// rest_client_requests_total{code,method} and rest_client_request_duration_seconds{verb}, the
+// series client-go exports. A code <= 0 (no response: connection refused, timeout) is recorded
+// as code="<error>". The app wires the kube client's request observer to this; any
+// std::chrono duration converts to duration<double> (seconds).
+using RestClientObserver =
+    std::function<void(const std::string& method, int code, std::chrono::duration<double> latency)>;
+RestClientObserver restClientObserver(MetricsRegistry& registry);
+void observeRestClientRequest(MetricsRegistry& registry, const std::string& method, int code,
+                              std::chrono::duration<double> latency);
 
 }  // namespace runtime
