@@ -1,10 +1,18 @@
-// Cluster: the actors besides the API server. This first version knows the admin token and
-// injects no faults; the garbage collector, Job controller, kubelet, RBAC and faults plug in here.
+// Cluster: the actors besides the API server, on one task thread fed by the store's events.
 #include "test/kubesim/cluster.h"
 
 #include <openssl/rand.h>
+
 #include <map>
 #include <mutex>
+
+#include "test/kubesim/clock.h"
+#include "test/kubesim/events.h"
+#include "test/kubesim/faults.h"
+#include "test/kubesim/gc.h"
+#include "test/kubesim/job_controller.h"
+#include "test/kubesim/kubelet.h"
+#include "test/kubesim/rbac.h"
 
 namespace kubesim {
 
@@ -53,43 +61,151 @@ class TokenAuthenticator : public Authenticator {
   std::map<std::string, UserInfo> users_;
 };
 
-class NoFaults : public FaultInjector {
- public:
-  FaultDecision onRequest(const RequestAttributes&) override { return {}; }
-  std::uint64_t watchEpoch() const override { return 0; }
-};
+std::string stripPrefix(std::string path) {
+  const std::string prefix = "/kubesim";
+  if (path.rfind(prefix, 0) == 0) path = path.substr(prefix.size());
+  auto q = path.find('?');
+  if (q != std::string::npos) path = path.substr(0, q);
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  return path;
+}
 
 }  // namespace
 
 struct Cluster::Impl {
-  Impl(ObjectStore& s, ClusterOptions o) : store(s), options(o) {}
+  Impl(ObjectStore& s, ClusterOptions o)
+      : store(s),
+        options(o),
+        clock(o.timeScale),
+        faults(o.faultSeed),
+        events(s),
+        gc(s, runner),
+        jobs(s, runner, clock, events),
+        kubelet(s, runner, clock, events) {
+    if (o.rbac) rbac = std::make_unique<RbacAuthorizer>(s);
+    if (o.faultRules.is_array()) {
+      for (const auto& r : o.faultRules) faults.add(parseFaultRule(r));
+    }
+  }
   ObjectStore& store;
   ClusterOptions options;
+  Clock clock;
   TokenAuthenticator tokens;
-  NoFaults faults;
+  Faults faults;
+  std::unique_ptr<RbacAuthorizer> rbac;
+  TaskRunner runner;
+  EventRecorder events;
+  GarbageCollector gc;
+  JobController jobs;
+  Kubelet kubelet;
+  std::mutex mu;
+  int subscription = -1;
 };
 
 Cluster::Cluster(ObjectStore& store, ClusterOptions options)
     : impl_(std::make_unique<Impl>(store, options)) {}
+
 Cluster::~Cluster() {
   stop();
 }
-void Cluster::start() {}
-void Cluster::stop() {}
+
+void Cluster::start() {
+  std::lock_guard lock(impl_->mu);
+  if (impl_->subscription >= 0) return;
+  impl_->runner.start();
+  Impl* impl = impl_.get();
+  impl_->subscription = impl_->store.subscribe([impl](const StoreEvent& e) {
+    // Events are cheap to route: each actor only indexes and queues a keyed task.
+    if (e.resource == "events") return;
+    impl->gc.onEvent(e);
+    impl->jobs.onEvent(e);
+    impl->kubelet.onEvent(e);
+  });
+  impl_->gc.resync();
+  impl_->jobs.resync();
+  impl_->kubelet.resync();
+}
+
+void Cluster::stop() {
+  std::lock_guard lock(impl_->mu);
+  if (impl_->subscription >= 0) {
+    impl_->store.unsubscribe(impl_->subscription);
+    impl_->subscription = -1;
+  }
+  impl_->runner.stop();
+}
+
 std::string Cluster::tokenFor(const std::string& user) {
   return impl_->tokens.tokenFor(user);
 }
+
 Authenticator& Cluster::authenticator() {
   return impl_->tokens;
 }
+
 Authorizer* Cluster::authorizer() {
-  return nullptr;
+  return impl_->rbac.get();
 }
+
 FaultInjector& Cluster::faults() {
   return impl_->faults;
 }
-json Cluster::admin(const std::string&, const std::string& path, const json&) {
-  throw ApiException(404, "NotFound", "no kubesim admin endpoint " + path);
+
+json Cluster::reviewAccess(const json& spec) {
+  return kubesim::reviewAccess(impl_->rbac.get(), spec);
+}
+
+json Cluster::admin(const std::string& method, const std::string& rawPath, const json& body) {
+  const std::string path = stripPrefix(rawPath);
+  auto& faults = impl_->faults;
+  auto seconds = [&](const char* key, double fallback) {
+    if (!body.is_object() || !body.contains(key)) return fallback;
+    if (!body[key].is_number() || body[key].get<double>() < 0) {
+      throw ApiException(422, "Invalid", std::string(key) + ": must be a non-negative number");
+    }
+    return body[key].get<double>();
+  };
+  if (path == "/faults") {
+    if (method == "GET") return faults.describe();
+    if (method == "DELETE") {
+      faults.clear();
+      return faults.describe();
+    }
+    if (method == "POST") {
+      json ids = json::array();
+      if (body.is_object() && body.contains("rules")) {
+        if (!body["rules"].is_array()) throw ApiException(422, "Invalid", "rules: must be a list");
+        std::vector<FaultRule> parsed;
+        for (const auto& r : body["rules"]) parsed.push_back(parseFaultRule(r));
+        for (auto& r : parsed) ids.push_back(faults.add(r));
+      } else {
+        ids.push_back(faults.add(parseFaultRule(body)));
+      }
+      json out = faults.describe();
+      out["added"] = ids;
+      return out;
+    }
+  } else if (path == "/watches/close" && method == "POST") {
+    faults.closeWatches();
+    return faults.describe();
+  } else if (path == "/watches/expire-next" && method == "POST") {
+    faults.expireNextWatches(static_cast<int>(seconds("count", 1)));
+    return faults.describe();
+  } else if (path == "/outage" && method == "POST") {
+    faults.outage(std::chrono::milliseconds(static_cast<long>(seconds("seconds", 5) * 1000)));
+    return faults.describe();
+  } else if (path == "/tokens" && method == "POST") {
+    if (!body.is_object() || !body.contains("user") || !body["user"].is_string() ||
+        body["user"].get<std::string>().empty()) {
+      throw ApiException(422, "Invalid", "user: required, e.g. system:serviceaccount:NS:NAME");
+    }
+    return {{"user", body["user"]}, {"token", tokenFor(body["user"].get<std::string>())}};
+  } else if (path == "/clock" && method == "GET") {
+    return {{"timeScale", impl_->clock.scale()}, {"now", Clock::nowRfc3339()}};
+  } else if (path == "/access-review" && method == "POST") {
+    return reviewAccess(body.is_object() && body.contains("spec") ? body["spec"] : body);
+  }
+  throw ApiException(404, "NotFound", "no kubesim admin endpoint " + method + " " + rawPath);
 }
 
 }  // namespace kubesim

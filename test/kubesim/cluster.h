@@ -2,7 +2,7 @@
 // The parts of a cluster besides the API server: garbage collector, Job controller, scheduler and
 // kubelet (scenario-driven), RBAC authorization, ServiceAccount tokens and fault injection.
 // The Simulator constructs one Cluster over its ObjectStore and plugs its Authenticator,
-// Authorizer and FaultInjector into the HTTP layer.
+// Authorizer and FaultInjector into the HTTP layer. See docs/kubesim-cluster.md.
 #include <memory>
 #include <string>
 
@@ -13,6 +13,9 @@ namespace kubesim {
 struct ClusterOptions {
   double timeScale = 1.0;
   bool rbac = false;
+  // Fault rules active from the start (same JSON as POST /kubesim/faults).
+  json faultRules = json::array();
+  std::uint64_t faultSeed = 1;  // fraction-based faults draw from this seed: reproducible runs
 };
 
 class Cluster {
@@ -31,8 +34,13 @@ class Cluster {
   Authorizer* authorizer();  // null unless rbac
   FaultInjector& faults();
   // The admin endpoint under /kubesim/ (faults, clock). Returns the response body, or throws
-  // ApiException. method is GET or POST; body is JSON or empty.
+  // ApiException. method is GET, POST or DELETE; body is JSON or empty. `path` may carry the
+  // /kubesim prefix or not.
   json admin(const std::string& method, const std::string& path, const json& body);
+  // authorization.k8s.io/v1 SubjectAccessReview (and SelfSubjectAccessReview once the server has
+  // filled spec.user/groups from the caller): takes the review's spec, returns its status
+  // ({allowed, reason}). Everything is allowed when rbac is off.
+  json reviewAccess(const json& spec);
 
  private:
   struct Impl;

@@ -1,0 +1,101 @@
+#include "test/kubesim/events.h"
+
+#include <chrono>
+#include <cstdio>
+
+#include "test/kubesim/clock.h"
+
+namespace kubesim {
+
+namespace {
+
+// The Kind and apiVersion of an object, from the object or from the store's description.
+std::pair<std::string, std::string> kindOf(ObjectStore& store, const json& object,
+                                           const std::string& resource) {
+  std::string kind = object.value("kind", "");
+  std::string apiVersion = object.value("apiVersion", "");
+  if (kind.empty() || apiVersion.empty()) {
+    try {
+      auto d = store.describe(resource);
+      if (kind.empty()) kind = d.value("kind", "");
+      if (apiVersion.empty()) apiVersion = d.value("apiVersion", "");
+    } catch (const std::exception&) {
+    }
+  }
+  return {kind, apiVersion};
+}
+
+}  // namespace
+
+void EventRecorder::record(const json& object, const std::string& resource,
+                           const std::string& component, const EventSpec& event,
+                           const std::string& host) {
+  try {
+    const json metadata = object.value("metadata", json::object());
+    std::string ns = metadata.value("namespace", "");
+    std::string name = metadata.value("name", "");
+    std::string uid = metadata.value("uid", "");
+    if (ns.empty()) ns = "default";  // events about cluster-scoped objects live in default
+    std::string key = uid + "\x1f" + event.fieldPath + "\x1f" + event.type + "\x1f" + event.reason +
+                      "\x1f" + event.message + "\x1f" + component;
+    std::string now = Clock::nowRfc3339();
+    std::string existing;
+    {
+      std::lock_guard lock(mu_);
+      auto it = names_.find(key);
+      if (it != names_.end()) existing = it->second;
+    }
+    if (!existing.empty()) {
+      for (int attempt = 0; attempt < 3; ++attempt) {
+        try {
+          json ev = store_.get("events", ns, existing);
+          ev["count"] = ev.value("count", 1) + 1;
+          ev["lastTimestamp"] = now;
+          store_.update("events", ev);
+          return;
+        } catch (const ApiException& e) {
+          if (e.code != 409) break;  // gone: write a new one below
+        }
+      }
+    }
+    auto [kind, apiVersion] = kindOf(store_, object, resource);
+    // Real event names are <object>.<unix nanoseconds in hex>.
+    auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
+    char suffix[32];
+    std::snprintf(suffix, sizeof suffix, "%llx", static_cast<unsigned long long>(nanos));
+    std::string evName = name + "." + suffix;
+    json involved = {{"kind", kind},
+                     {"namespace", metadata.value("namespace", "")},
+                     {"name", name},
+                     {"uid", uid},
+                     {"apiVersion", apiVersion},
+                     {"resourceVersion", metadata.value("resourceVersion", "")}};
+    if (involved["namespace"] == "") involved.erase("namespace");
+    if (!event.fieldPath.empty()) involved["fieldPath"] = event.fieldPath;
+    json source = {{"component", component}};
+    if (!host.empty()) source["host"] = host;
+    json ev = {{"apiVersion", "v1"},
+               {"kind", "Event"},
+               {"metadata", {{"name", evName}, {"namespace", ns}}},
+               {"involvedObject", involved},
+               {"reason", event.reason},
+               {"message", event.message},
+               {"source", source},
+               {"firstTimestamp", now},
+               {"lastTimestamp", now},
+               {"count", 1},
+               {"type", event.type},
+               {"eventTime", nullptr},
+               {"reportingComponent", component},
+               {"reportingInstance", host.empty() ? component : host}};
+    store_.create("events", ns, ev);
+    std::lock_guard lock(mu_);
+    names_[key] = evName;
+  } catch (const std::exception&) {
+    // Dropped, as the real event broadcaster drops events it cannot write.
+  }
+}
+
+}  // namespace kubesim

@@ -1,0 +1,181 @@
+#include "test/kubesim/faults.h"
+
+#include <algorithm>
+
+namespace kubesim {
+
+namespace {
+
+ApiException invalid(const std::string& field, const std::string& message) {
+  return ApiException(
+      422, "Invalid", "fault rule: " + field + ": " + message,
+      {{"causes",
+        json::array({{{"reason", "FieldValueInvalid"}, {"message", message}, {"field", field}}})}});
+}
+
+}  // namespace
+
+FaultRule parseFaultRule(const json& body) {
+  if (!body.is_object()) throw invalid("(body)", "must be a JSON object");
+  FaultRule r;
+  auto str = [&](const char* key, std::string& into) {
+    if (!body.contains(key)) return;
+    if (!body[key].is_string()) throw invalid(key, "must be a string");
+    into = body[key].get<std::string>();
+  };
+  if (body.contains("verb")) {
+    if (!body["verb"].is_string()) throw invalid("verb", "must be a string");
+    if (body["verb"] != "*" && body["verb"] != "") r.verbs.push_back(body["verb"]);
+  }
+  if (body.contains("verbs")) {
+    if (!body["verbs"].is_array()) throw invalid("verbs", "must be a list of strings");
+    for (const auto& v : body["verbs"]) {
+      if (!v.is_string()) throw invalid("verbs", "must be a list of strings");
+      if (v != "*") r.verbs.push_back(v);
+    }
+  }
+  str("resource", r.resource);
+  if (r.resource == "*") r.resource.clear();
+  str("namespace", r.ns);
+  str("name", r.name);
+  str("user", r.user);
+  auto integer = [&](const char* key, int lo, int hi) -> std::optional<int> {
+    if (!body.contains(key)) return std::nullopt;
+    if (!body[key].is_number_integer()) throw invalid(key, "must be an integer");
+    long v = body[key].get<long>();
+    if (v < lo || v > hi) {
+      throw invalid(key, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+    }
+    return static_cast<int>(v);
+  };
+  if (auto c = integer("code", 0, 599)) {
+    static const int allowed[] = {0, 400, 401, 403, 404, 409, 410, 422, 429, 500, 502, 503, 504};
+    if (std::find(std::begin(allowed), std::end(allowed), *c) == std::end(allowed)) {
+      throw invalid("code", "unsupported status code " + std::to_string(*c) +
+                                " (use 429, 500, 503, 409, ...)");
+    }
+    r.code = *c;
+  }
+  if (body.contains("fraction")) {
+    if (!body["fraction"].is_number()) throw invalid("fraction", "must be a number");
+    r.fraction = body["fraction"].get<double>();
+    if (r.fraction < 0 || r.fraction > 1) throw invalid("fraction", "must be between 0 and 1");
+  }
+  r.count = integer("count", 1, 1000000);
+  if (auto v = integer("retryAfterSeconds", 0, 3600)) r.retryAfterSeconds = *v;
+  if (auto v = integer("delayMs", 0, 600000)) r.delayMs = *v;
+  if (r.code == 0 && r.delayMs == 0) throw invalid("code", "a rule needs a code or a delayMs");
+  if (r.code == 429 && r.retryAfterSeconds == 0) r.retryAfterSeconds = 1;
+  return r;
+}
+
+json faultRuleToJson(const FaultRule& r) {
+  json j = {
+      {"id", r.id},           {"verbs", r.verbs},       {"resource", r.resource},
+      {"namespace", r.ns},    {"name", r.name},         {"user", r.user},
+      {"code", r.code},       {"fraction", r.fraction}, {"retryAfterSeconds", r.retryAfterSeconds},
+      {"delayMs", r.delayMs}, {"injected", r.injected}};
+  if (r.count) j["count"] = *r.count;
+  return j;
+}
+
+bool faultRuleMatches(const FaultRule& r, const RequestAttributes& q) {
+  if (!r.verbs.empty() && std::find(r.verbs.begin(), r.verbs.end(), q.verb) == r.verbs.end()) {
+    return false;
+  }
+  if (!r.user.empty() && r.user != q.user.name) return false;
+  if (!q.resourceRequest) return false;  // discovery and health stay up: faults target the API
+  if (!r.resource.empty()) {
+    // "pods" means the objects; a subresource needs "pods/log" (or "pods/*" for any of them).
+    const std::string qualified = q.apiGroup.empty() ? q.resource : q.resource + "." + q.apiGroup;
+    const std::string sub = q.subresource.empty() ? "" : "/" + q.subresource;
+    const bool anySub = !q.subresource.empty() &&
+                        (r.resource == q.resource + "/*" || r.resource == qualified + "/*");
+    if (r.resource != q.resource + sub && r.resource != qualified + sub && !anySub) return false;
+  }
+  if (!r.ns.empty() && r.ns != q.ns) return false;
+  if (!r.name.empty() && r.name != q.name) return false;
+  return true;
+}
+
+Faults::Faults(std::uint64_t seed) : rng_(seed) {}
+
+FaultDecision Faults::onRequest(const RequestAttributes& request) {
+  FaultDecision d;
+  std::lock_guard lock(mu_);
+  const auto now = std::chrono::steady_clock::now();
+  if (outageUntil_ > now) {
+    // Not answering: the request hangs until the outage ends (clients time out meanwhile).
+    d.delayMs = static_cast<int>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(outageUntil_ - now).count());
+  }
+  if (request.verb == "watch" && expireWatches_ > 0) {
+    --expireWatches_;
+    d.goneForWatch = true;
+    return d;
+  }
+  for (auto it = rules_.begin(); it != rules_.end(); ++it) {
+    if (!faultRuleMatches(*it, request)) continue;
+    if (it->fraction < 1.0) {
+      std::uniform_real_distribution<double> u(0.0, 1.0);
+      if (u(rng_) >= it->fraction) continue;
+    }
+    d.delayMs += it->delayMs;
+    if (it->code != 0) {
+      d.statusCode = it->code;
+      d.retryAfterSeconds = it->retryAfterSeconds;
+    }
+    ++it->injected;
+    if (it->count && it->injected >= *it->count) rules_.erase(it);
+    break;
+  }
+  return d;
+}
+
+int Faults::add(FaultRule rule) {
+  std::lock_guard lock(mu_);
+  rule.id = nextId_++;
+  rule.injected = 0;
+  rules_.push_back(rule);
+  return rule.id;
+}
+
+void Faults::clear() {
+  std::lock_guard lock(mu_);
+  rules_.clear();
+  expireWatches_ = 0;
+  outageUntil_ = {};
+}
+
+std::vector<FaultRule> Faults::rules() const {
+  std::lock_guard lock(mu_);
+  return rules_;
+}
+
+void Faults::expireNextWatches(int count) {
+  std::lock_guard lock(mu_);
+  expireWatches_ += std::max(count, 0);
+}
+
+void Faults::outage(std::chrono::milliseconds duration) {
+  {
+    std::lock_guard lock(mu_);
+    outageUntil_ = std::chrono::steady_clock::now() + duration;
+  }
+  closeWatches();
+}
+
+json Faults::describe() const {
+  std::lock_guard lock(mu_);
+  json rules = json::array();
+  for (const auto& r : rules_) rules.push_back(faultRuleToJson(r));
+  const auto now = std::chrono::steady_clock::now();
+  double outage =
+      outageUntil_ > now ? std::chrono::duration<double>(outageUntil_ - now).count() : 0;
+  return {{"rules", rules},
+          {"expireNextWatches", expireWatches_},
+          {"watchEpoch", epoch_.load()},
+          {"outageRemainingSeconds", outage}};
+}
+
+}  // namespace kubesim

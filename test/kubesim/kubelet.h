@@ -1,0 +1,69 @@
+#pragma once
+// The scheduler and the kubelet of one simulated node. Each pod's life is planned up front from
+// its scenario (a list of timed steps, pure and unit-testable), then played on real time scaled
+// by the cluster's time scale. Deleting a pod switches to a termination plan: Killing, SIGTERM,
+// exit 143 (or 137 at the end of the grace period when the scenario ignores SIGTERM), removal.
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "test/kubesim/clock.h"
+#include "test/kubesim/events.h"
+#include "test/kubesim/object_store.h"
+#include "test/kubesim/scenario.h"
+
+namespace kubesim {
+
+inline constexpr const char* kNodeName = "kubesim-node";
+
+struct PodEvent {
+  std::string component;  // kubelet | default-scheduler
+  EventSpec event;
+};
+
+struct PodStep {
+  double at = 0;  // scenario seconds since the plan started
+  // Mutates the pod: status, and for the binding spec.nodeName, for logs an annotation.
+  std::function<void(json& pod, const std::string& now)> apply;
+  std::vector<PodEvent> events;
+  bool terminal = false;   // the pod reaches Succeeded or Failed here
+  bool deletePod = false;  // the kubelet removes the pod (grace 0) here
+};
+
+// Scheduling, pulling, running and exiting, per the scenario (or the parse error).
+std::vector<PodStep> planPodLife(const json& pod, const ScenarioParse& scenario);
+// Graceful termination of a pod that has a deletionTimestamp.
+std::vector<PodStep> planPodTermination(const json& pod, const Scenario& scenario);
+// The grace period a deleted pod gets, in scenario seconds.
+double terminationGraceSeconds(const json& pod);
+
+class Kubelet {
+ public:
+  Kubelet(ObjectStore& store, TaskRunner& runner, const Clock& clock, EventRecorder& events);
+  void onEvent(const StoreEvent& event);
+  void resync();  // picks up pods that exist already (start after a restart with --data-dir)
+
+ private:
+  struct Tracked {
+    std::string uid;
+    Scenario scenario;
+    std::vector<PodStep> steps;
+    std::size_t next = 0;
+    std::chrono::steady_clock::time_point started;
+    bool terminating = false;
+  };
+  void reconcile(const std::string& ns, const std::string& name);
+  void scheduleReconcile(const std::string& ns, const std::string& name,
+                         std::chrono::steady_clock::time_point at);
+
+  ObjectStore& store_;
+  TaskRunner& runner_;
+  const Clock& clock_;
+  EventRecorder& events_;
+  std::map<std::string, Tracked> pods_;  // ns/name -> plan; only touched on the runner thread
+};
+
+}  // namespace kubesim
