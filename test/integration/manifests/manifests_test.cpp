@@ -1,0 +1,612 @@
+// The install manifests (manifests/) against kubesim with RBAC enforced: each kustomize base is
+// rendered with the real kubectl, applied as an administrator, and the operator is started with
+// exactly the ServiceAccount, arguments and environment of the rendered Deployment. Then the
+// examples run to every outcome (Succeeded, Failed, Crashed, Cancelled, a template from a
+// ConfigMap, a published identity), and:
+//   - no request of the operator is refused (no 403 anywhere), and it never touches namespaces
+//     or kube-system;
+//   - least privilege, the other way round: for every rule of every Role/ClusterRole bound to the
+//     ServiceAccount, and every verb of each rule, some request the operator made is allowed only
+//     by it. Checked with kubesim's own RBAC evaluator on the recorded requests: removing that
+//     rule or verb would have turned that request into a 403, failing the first check.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "test/integration/manifests/background_process.h"
+#include "test/kubesim/object_store.h"
+#include "test/kubesim/rbac.h"
+#include "test/kubesim/simulator.h"
+#include "test/support/process.h"
+
+namespace {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+std::string readFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string replaceAll(std::string text, const std::string& from, const std::string& to) {
+  for (auto pos = text.find(from); pos != std::string::npos;
+       pos = text.find(from, pos + to.size())) {
+    text.replace(pos, from.size(), to);
+  }
+  return text;
+}
+
+std::string describe(const testsupport::ProcessResult& r) {
+  return "exit " + std::to_string(r.exitCode) + "\n--- stdout\n" + r.out + "--- stderr\n" + r.err;
+}
+
+std::string tail(const std::string& text, std::size_t n = 6000) {
+  return text.size() <= n ? text : "..." + text.substr(text.size() - n);
+}
+
+// `kubectl kustomize` of a base plus optional Components, through an overlay in `dir` (kustomize
+// refuses absolute paths for Components, so the overlay refers to the source tree relatively).
+std::string render(const std::string& dir, const std::string& base,
+                   const std::vector<std::string>& components) {
+  fs::path overlay = fs::path(dir) / "overlay";
+  fs::create_directories(overlay);
+  auto rel = [&](const std::string& p) {
+    return fs::relative(fs::path(testsupport::sourceDir()) / p, overlay).string();
+  };
+  std::ofstream k(overlay / "kustomization.yaml");
+  k << "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - "
+    << rel(base) << "\n";
+  if (!components.empty()) {
+    k << "components:\n";
+    for (const auto& c : components) k << "  - " << rel(c) << "\n";
+  }
+  k.close();
+  auto r = testsupport::runProcess({"kubectl", "kustomize", overlay.string()});
+  INFO(describe(r));
+  REQUIRE(r.exitCode == 0);
+  return r.out;
+}
+
+struct Variant {
+  std::string base;                     // a kustomize base under manifests/
+  std::vector<std::string> components;  // optional Components
+  std::vector<std::string> flowNamespaces;
+  bool apiKeySecrets = false;
+  bool pinnedUid = false;  // no cluster-scoped grant; identity from --cluster-uid's env
+};
+
+const char* kPinnedUid = "3f6d2a1c-8e4b-4c7d-9a0f-1b2c3d4e5f60";
+
+// Rules that no request in kubesim can exercise, with the reason they are granted anyway.
+std::string exemptionFor(const json& rule) {
+  for (const auto& r : rule.value("resources", json::array())) {
+    if (r == "flowruns/finalizers") {
+      return "update on flowruns/finalizers is required by the "
+             "OwnerReferencesPermissionEnforcement "
+             "admission plugin to create a Job whose ownerReference has blockOwnerDeletion; "
+             "kubesim does not implement that admission plugin";
+    }
+  }
+  return "";
+}
+
+std::string ruleText(const json& rule) {
+  json shown = rule;
+  return shown.dump();
+}
+
+struct BoundRole {
+  std::string kind;  // Role | ClusterRole
+  std::string ns;    // Role: its namespace
+  std::string name;
+};
+
+std::vector<json>& rolesOf(kubesim::RbacPolicy& p, const BoundRole& r) {
+  return r.kind == "Role" ? p.roles : p.clusterRoles;
+}
+
+json* findRole(kubesim::RbacPolicy& p, const BoundRole& r) {
+  for (auto& role : rolesOf(p, r)) {
+    const auto& md = role["metadata"];
+    if (md.value("name", "") == r.name &&
+        (r.kind == "ClusterRole" || md.value("namespace", "") == r.ns)) {
+      return &role;
+    }
+  }
+  return nullptr;
+}
+
+class ManifestRun {
+ public:
+  explicit ManifestRun(Variant v) : v_(std::move(v)) {}
+
+  void run() {
+    rendered_ = render(dir_.path(), v_.base, v_.components);
+    kubesim::SimulatorOptions o;
+    o.rbac = true;
+    o.timeScale = 0.1;
+    sim_ = std::make_unique<kubesim::Simulator>(o);
+    sim_->start();
+    admin_ = sim_->writeKubeconfig(dir_.file("admin.kubeconfig"));
+
+    // The pool namespaces exist before the manifests (docs/install.md); `outside` is not watched.
+    std::set<std::string> namespaces(v_.flowNamespaces.begin(), v_.flowNamespaces.end());
+    namespaces.insert("outside");
+    for (const auto& ns : namespaces) admin({"create", "namespace", ns});
+    admin({"apply", "-f", "-"}, rendered_);
+    admin({"wait", "--for=condition=Established", "--timeout=30s", "crd/flowruns.prefect.io",
+           "crd/clusteridentities.prefect.io"});
+    if (v_.pinnedUid) {
+      admin({"-n", "flowrun-operator", "create", "configmap", "flowrun-operator-cluster-uid",
+             std::string("--from-literal=uid=") + kPinnedUid});
+    }
+    loadPolicy();
+    startOperators();
+    exerciseExamples();
+    stopAll();
+  }
+
+  void checkNoForbidden() {
+    std::vector<std::string> forbidden, outOfBounds;
+    for (const auto& r : saRequests_) {
+      std::string line = r.verb + " " + r.path + (r.query.empty() ? "" : "?" + r.query) + " -> " +
+                         std::to_string(r.code);
+      if (r.code == 403) forbidden.push_back(line);
+      if (r.resource == "namespaces" || r.ns == "kube-system") outOfBounds.push_back(line);
+    }
+    INFO("operator requests refused:\n" << join(forbidden) << "\noperator log:\n" << tail(logs_));
+    CHECK(forbidden.empty());
+    INFO("requests on namespaces or kube-system:\n" << join(outOfBounds));
+    CHECK(outOfBounds.empty());
+    CHECK(saRequests_.size() > 20);
+  }
+
+  // Every rule, and every verb of every rule, bound to the ServiceAccount is needed by some
+  // request the operator made.
+  void checkEveryRuleNeeded() {
+    std::vector<kubesim::RequestAttributes> allowed;
+    std::size_t bootstrapOnly = 0;
+    for (const auto& r : saRequests_) {
+      if (r.code == 403 || r.code == 401 || r.resource.empty()) continue;
+      auto a = attributes(r);
+      if (kubesim::evaluateRbac(policy_, a).allowed) {
+        allowed.push_back(a);
+      } else {
+        ++bootstrapOnly;  // allowed by the API server's built-in policy (e.g. access reviews)
+      }
+    }
+    REQUIRE(!allowed.empty());
+    INFO(bootstrapOnly << " requests were allowed by kubesim's bootstrap policy only");
+
+    std::vector<std::string> unneeded, exempt;
+    std::size_t checkedRules = 0;
+    for (const auto& bound : boundRoles_) {
+      json* role = findRole(policy_, bound);
+      REQUIRE(role != nullptr);
+      const json rules = (*role)["rules"];
+      for (std::size_t i = 0; i < rules.size(); ++i) {
+        std::string where = bound.kind + " " + (bound.ns.empty() ? "" : bound.ns + "/") +
+                            bound.name + " rule " + ruleText(rules[i]);
+        if (auto why = exemptionFor(rules[i]); !why.empty()) {
+          exempt.push_back(where + ": " + why);
+          continue;
+        }
+        ++checkedRules;
+        for (const auto& res : rules[i].value("resources", json::array())) {
+          CHECK(res != "namespaces");
+          CHECK(res != "*");
+        }
+        for (const auto& verb : rules[i].value("verbs", json::array())) CHECK(verb != "*");
+        // Without the whole rule.
+        json without = rules;
+        without.erase(without.begin() + static_cast<std::ptrdiff_t>(i));
+        if (!neededWith(bound, without, allowed)) unneeded.push_back(where);
+        // Without one of its verbs.
+        const auto verbs = rules[i].value("verbs", json::array());
+        if (verbs.size() < 2) continue;
+        for (std::size_t j = 0; j < verbs.size(); ++j) {
+          json fewer = rules;
+          fewer[i]["verbs"].erase(fewer[i]["verbs"].begin() + static_cast<std::ptrdiff_t>(j));
+          if (!neededWith(bound, fewer, allowed)) {
+            unneeded.push_back(where + " verb " + verbs[j].get<std::string>());
+          }
+        }
+      }
+    }
+    INFO("exempt:\n" << join(exempt));
+    INFO("granted but never needed (remove them from the manifests):\n" << join(unneeded));
+    CHECK(unneeded.empty());
+    CHECK(checkedRules > 0);
+  }
+
+  const std::string& rendered() const { return rendered_; }
+  const std::vector<BoundRole>& boundRoles() const { return boundRoles_; }
+
+ private:
+  static std::string join(const std::vector<std::string>& lines) {
+    std::string s;
+    for (const auto& l : lines) s += "  " + l + "\n";
+    return s;
+  }
+
+  testsupport::ProcessResult admin(const std::vector<std::string>& args,
+                                   const std::string& input = "") {
+    auto r = testsupport::kubectl(admin_, args, input);
+    INFO("kubectl " << join(args) << describe(r));
+    REQUIRE(r.exitCode == 0);
+    return r;
+  }
+
+  kubesim::RequestAttributes attributes(const kubesim::RequestRecord& r) const {
+    kubesim::RequestAttributes a;
+    a.user.name = saUser_;
+    a.user.groups = {"system:serviceaccounts", "system:serviceaccounts:" + saNamespace_,
+                     "system:authenticated"};
+    a.resourceRequest = true;
+    a.verb = r.verb;
+    a.apiGroup = r.apiGroup;
+    a.resource = r.resource;
+    a.subresource = r.subresource;
+    a.ns = r.ns;
+    a.name = r.name;
+    a.path = r.path;
+    return a;
+  }
+
+  bool neededWith(const BoundRole& bound, const json& rules,
+                  const std::vector<kubesim::RequestAttributes>& allowed) {
+    kubesim::RbacPolicy reduced = policy_;
+    (*findRole(reduced, bound))["rules"] = rules;
+    for (const auto& a : allowed) {
+      if (!kubesim::evaluateRbac(reduced, a).allowed) return true;
+    }
+    return false;
+  }
+
+  void loadPolicy() {
+    auto& store = sim_->store();
+    policy_.roles = store.list("roles.rbac.authorization.k8s.io", "");
+    policy_.clusterRoles = store.list("clusterroles.rbac.authorization.k8s.io", "");
+    policy_.roleBindings = store.list("rolebindings.rbac.authorization.k8s.io", "");
+    policy_.clusterRoleBindings = store.list("clusterrolebindings.rbac.authorization.k8s.io", "");
+
+    deployment_ = store.get("deployments.apps", "flowrun-operator", "flowrun-operator");
+    const auto& podSpec = deployment_["spec"]["template"]["spec"];
+    saNamespace_ = "flowrun-operator";
+    saUser_ = "system:serviceaccount:" + saNamespace_ + ":" +
+              podSpec.value("serviceAccountName", std::string("default"));
+
+    auto subjectIsSa = [&](const json& binding) {
+      for (const auto& s : binding.value("subjects", json::array())) {
+        if (s.value("kind", "") == "ServiceAccount" &&
+            "system:serviceaccount:" + s.value("namespace", "") + ":" + s.value("name", "") ==
+                saUser_) {
+          return true;
+        }
+      }
+      return false;
+    };
+    for (const auto& b : policy_.clusterRoleBindings) {
+      if (subjectIsSa(b)) boundRoles_.push_back({"ClusterRole", "", b["roleRef"]["name"]});
+    }
+    for (const auto& b : policy_.roleBindings) {
+      if (!subjectIsSa(b)) continue;
+      std::string kind = b["roleRef"]["kind"];
+      boundRoles_.push_back(
+          {kind, kind == "Role" ? b["metadata"].value("namespace", "") : "", b["roleRef"]["name"]});
+    }
+    REQUIRE(!boundRoles_.empty());
+  }
+
+  // The operator exactly as the Deployment runs it: its args and env (downward API and
+  // ConfigMap references resolved the way the kubelet would), its ServiceAccount's token, its
+  // replica count. Only the listen addresses (port 0, loopback) and the lease timings (so that
+  // renewals happen within a short test) are added.
+  void startOperators() {
+    const auto& podSpec = deployment_["spec"]["template"]["spec"];
+    const auto& container = podSpec["containers"][0];
+    std::vector<std::string> argv = {testsupport::binaryDir() + "/operator/flowrun-operator"};
+    for (const auto& a : container.value("args", json::array())) argv.push_back(a);
+    std::string kubeconfig = sim_->writeKubeconfig(dir_.file("operator.kubeconfig"), saUser_);
+    for (const std::string& extra :
+         {"--kubeconfig=" + kubeconfig, std::string("--metrics-bind-address=127.0.0.1:0"),
+          std::string("--health-probe-bind-address=127.0.0.1:0"),
+          std::string("--lease-duration=3s"), std::string("--renew-deadline=2s"),
+          std::string("--retry-period=500ms"), std::string("--log-format=console")}) {
+      argv.push_back(extra);
+    }
+    std::map<std::string, std::string> env;
+    for (const auto& e : container.value("env", json::array())) {
+      std::string name = e["name"];
+      if (e.contains("value")) {
+        env[name] = e["value"];
+      } else if (e.contains("valueFrom") && e["valueFrom"].contains("fieldRef")) {
+        REQUIRE(e["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace");
+        env[name] = "flowrun-operator";
+      } else if (e.contains("valueFrom") && e["valueFrom"].contains("configMapKeyRef")) {
+        const auto& ref = e["valueFrom"]["configMapKeyRef"];
+        auto cm = sim_->store().get("configmaps", "flowrun-operator", ref["name"]);
+        env[name] = cm["data"][ref["key"].get<std::string>()];
+      } else {
+        FAIL("unsupported env entry in the Deployment: " << e.dump());
+      }
+    }
+    int replicas = deployment_["spec"].value("replicas", 1);
+    REQUIRE(replicas >= 1);
+    for (int i = 0; i < replicas; ++i) {
+      operators_.push_back(std::make_unique<manifeststest::BackgroundProcess>(
+          argv, env, dir_.file("operator-" + std::to_string(i) + ".log")));
+    }
+  }
+
+  std::string phaseOf(const std::string& ns, const std::string& name) {
+    try {
+      auto fr = sim_->store().get("flowruns.prefect.io", ns, name);
+      return fr.contains("status") ? fr["status"].value("phase", "") : "";
+    } catch (const kubesim::ApiException&) {
+      return "";
+    }
+  }
+
+  void waitPhase(const std::string& ns, const std::string& name, const std::string& phase,
+                 std::chrono::milliseconds deadline = 60s) {
+    bool reached = testsupport::waitFor([&] { return phaseOf(ns, name) == phase; }, deadline, 50ms);
+    if (!reached) {
+      collectLogs();
+      std::string status;
+      try {
+        status = sim_->store().get("flowruns.prefect.io", ns, name).value("status", json()).dump();
+      } catch (const kubesim::ApiException& e) {
+        status = e.what();
+      }
+      FAIL("FlowRun " << ns << "/" << name << " did not reach " << phase << "; status " << status
+                      << "\noperator logs:\n"
+                      << tail(logs_));
+    }
+  }
+
+  std::string example(const std::string& file) {
+    return readFile(testsupport::sourceDir() + "/examples/" + file);
+  }
+
+  void exerciseExamples() {
+    const std::string ns0 = v_.flowNamespaces.front();
+    const std::string ns1 = v_.flowNamespaces.back();
+
+    if (!v_.pinnedUid) {
+      admin({"apply", "-f", "-"},
+            "apiVersion: prefect.io/v1alpha1\nkind: ClusterIdentity\nmetadata:\n  name: cluster\n"
+            "spec:\n  publish:\n    configMapName: prefect-cluster-identity\n    namespaces: [" +
+                ns0 + "]\n");
+    }
+    admin({"apply", "-n", ns0, "-f", "-"}, example("base-job-template-configmap.yaml"));
+    admin({"apply", "-n", ns0, "-f", "-"}, example("flowrun-succeeded.yaml"));
+    admin({"apply", "-n", ns0, "-f", "-"}, example("flowrun-with-template.yaml"));
+    admin({"apply", "-n", ns1, "-f", "-"}, example("flowrun-failed.yaml"));
+    // The operator's pod watch timeout is real time (not scaled by kubesim): keep it short here.
+    admin({"apply", "-n", ns1, "-f", "-"},
+          replaceAll(example("flowrun-crashed-unschedulable.yaml"), "podWatchTimeoutSeconds: 10",
+                     "podWatchTimeoutSeconds: 2"));
+    admin({"apply", "-n", ns1, "-f", "-"}, example("flowrun-cancel.yaml"));
+    admin({"apply", "-n", "outside", "-f", "-"}, example("flowrun-minimal.yaml"));
+    if (v_.apiKeySecrets) {
+      admin({"apply", "-n", ns0, "-f", "-"},
+            "apiVersion: prefect.io/v1alpha1\nkind: FlowRun\nmetadata:\n  name: with-api-key\n"
+            "spec:\n  image: kubesim/run:1s\n  env:\n    PREFECT_API_KEY: pnu_not_a_real_key\n");
+    }
+
+    waitPhase(ns1, "flowrun-cancel", "Running");
+    admin({"patch", "flowrun", "flowrun-cancel", "-n", ns1, "--type", "merge", "--patch-file",
+           testsupport::sourceDir() + "/examples/cancel-patch.json"});
+    waitPhase(ns0, "flowrun-succeeded", "Succeeded");
+    waitPhase(ns0, "flowrun-templated", "Succeeded");
+    waitPhase(ns1, "flowrun-failed", "Failed");
+    waitPhase(ns1, "flowrun-crashed", "Crashed");
+    waitPhase(ns1, "flowrun-cancel", "Cancelled");
+    if (v_.apiKeySecrets) {
+      waitPhase(ns0, "with-api-key", "Succeeded");
+      bool owned = false;
+      for (const auto& s : sim_->store().list("secrets", ns0)) {
+        for (const auto& o : s["metadata"].value("ownerReferences", json::array())) {
+          if (o.value("kind", "") == "FlowRun" && o.value("name", "") == "with-api-key")
+            owned = true;
+        }
+      }
+      CHECK(owned);
+    }
+    auto templated = sim_->store().get("jobs.batch", ns0, "flowrun-templated");
+    CHECK(templated["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"] ==
+          "1024Mi");
+    CHECK(sim_->store().get("flowruns.prefect.io", ns1, "flowrun-failed")["status"].value(
+              "exitCode", -1) == 3);
+
+    if (!v_.pinnedUid) {
+      bool ready = testsupport::waitFor(
+          [&] {
+            try {
+              auto cm = sim_->store().get("configmaps", ns0, "prefect-cluster-identity");
+              auto cid = sim_->store().get("clusteridentities.prefect.io", "", "cluster");
+              return cm["data"].value("uid", "") != "" &&
+                     cm["data"].value("uid", "") == cid["status"].value("uid", "x");
+            } catch (const kubesim::ApiException&) {
+              return false;
+            }
+          },
+          30s, 50ms);
+      if (!ready) collectLogs();
+      INFO(tail(logs_));
+      CHECK(ready);
+    } else {
+      auto fr = sim_->store().get("flowruns.prefect.io", ns0, "flowrun-succeeded");
+      CHECK(fr["status"].value("infrastructurePid", "").rfind(kPinnedUid, 0) == 0);
+    }
+    // Leader election happened under the manifests' Lease permissions.
+    auto lease =
+        sim_->store().get("leases.coordination.k8s.io", "flowrun-operator", "flowrun-operator");
+    CHECK(lease["spec"].value("holderIdentity", "") != "");
+    // Outside the pool nothing happens (cluster-wide mode runs it like any other).
+    if (v_.base == "manifests/namespace-pool") {
+      CHECK(phaseOf("outside", "hello-flowrun").empty());
+    } else {
+      waitPhase("outside", "hello-flowrun", "Succeeded");
+    }
+  }
+
+  void collectLogs() {
+    logs_.clear();
+    for (std::size_t i = 0; i < operators_.size(); ++i) {
+      logs_ += "=== operator " + std::to_string(i) + "\n" + operators_[i]->log();
+    }
+  }
+
+  void stopAll() {
+    for (auto& op : operators_) {
+      int code = op->stop();
+      collectLogs();
+      INFO(tail(logs_));
+      CHECK(code == 0);  // a clean exit on SIGTERM
+    }
+    collectLogs();
+    // Closing the server ends the watches, so they are in the request log too.
+    sim_->stop();
+    for (const auto& r : sim_->requestLog().snapshot()) {
+      if (r.user == saUser_) saRequests_.push_back(r);
+    }
+  }
+
+  Variant v_;
+  testsupport::TempDir dir_;
+  std::string rendered_;
+  std::unique_ptr<kubesim::Simulator> sim_;
+  std::string admin_;
+  kubesim::RbacPolicy policy_;
+  json deployment_;
+  std::string saUser_, saNamespace_;
+  std::vector<BoundRole> boundRoles_;
+  std::vector<std::unique_ptr<manifeststest::BackgroundProcess>> operators_;
+  std::vector<kubesim::RequestRecord> saRequests_;
+  std::string logs_;
+};
+
+void runAndCheck(const Variant& v) {
+  ManifestRun run(v);
+  run.run();
+  run.checkNoForbidden();
+  run.checkEveryRuleNeeded();
+}
+
+}  // namespace
+
+TEST_CASE("manifests/default: the operator runs every example with exactly its RBAC") {
+  runAndCheck({"manifests/default", {}, {"data", "team-b"}, false, false});
+}
+
+TEST_CASE("manifests/default + api-key-secrets: Secrets are created and the rule is needed") {
+  runAndCheck({"manifests/default", {"manifests/default/api-key-secrets"}, {"data"}, true, false});
+}
+
+TEST_CASE("manifests/namespace-pool: Roles in the pool only, no 403, every rule needed") {
+  runAndCheck({"manifests/namespace-pool", {}, {"prefect-pool-a", "prefect-pool-b"}, false, false});
+}
+
+TEST_CASE("manifests/namespace-pool + api-key-secrets") {
+  runAndCheck({"manifests/namespace-pool",
+               {"manifests/namespace-pool/api-key-secrets"},
+               {"prefect-pool-a", "prefect-pool-b"},
+               true,
+               false});
+}
+
+TEST_CASE("manifests/namespace-pool + pinned-uid: no cluster-scoped grant at all") {
+  ManifestRun run({"manifests/namespace-pool",
+                   {"manifests/namespace-pool/pinned-uid"},
+                   {"prefect-pool-a", "prefect-pool-b"},
+                   false,
+                   true});
+  run.run();
+  for (const auto& r : run.boundRoles()) CHECK(r.kind == "Role");
+  run.checkNoForbidden();
+  run.checkEveryRuleNeeded();
+}
+
+TEST_CASE("every kustomize base renders, deterministically, with no grant on namespaces or *") {
+  testsupport::TempDir dir;
+  struct Case {
+    std::string base;
+    std::vector<std::string> components;
+  };
+  const std::vector<Case> cases = {
+      {"manifests/default", {}},
+      {"manifests/default", {"manifests/default/api-key-secrets"}},
+      {"manifests/namespace-pool", {}},
+      {"manifests/namespace-pool",
+       {"manifests/namespace-pool/pinned-uid", "manifests/namespace-pool/api-key-secrets"}},
+      {"manifests/clusteridentity-reader", {}},
+      {"examples/argocd", {}},
+  };
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const auto& c = cases[i];
+    // Directly, as a user runs it, and through an overlay with the Components.
+    auto direct =
+        testsupport::runProcess({"kubectl", "kustomize", testsupport::sourceDir() + "/" + c.base});
+    INFO(c.base << "\n" << describe(direct));
+    REQUIRE(direct.exitCode == 0);
+    std::string out = render(dir.path() + "/" + std::to_string(i), c.base, c.components);
+    // Deterministic: a second render is byte-identical (no generated names or values).
+    CHECK(render(dir.path() + "/again-" + std::to_string(i), c.base, c.components) == out);
+    std::size_t rbacObjects = 0;
+    std::size_t start = 0;
+    while (start < out.size()) {
+      auto end = out.find("\n---\n", start);
+      std::string doc =
+          out.substr(start, end == std::string::npos ? std::string::npos : end - start);
+      start = end == std::string::npos ? out.size() : end + 5;
+      if (doc.find("\nkind: Role\n") == std::string::npos &&
+          doc.find("\nkind: ClusterRole\n") == std::string::npos) {
+        continue;
+      }
+      ++rbacObjects;
+      INFO(doc);
+      CHECK(doc.find("- namespaces\n") == std::string::npos);
+      CHECK(doc.find("kube-system") == std::string::npos);
+      CHECK(doc.find("'*'") == std::string::npos);
+      CHECK(doc.find("\"*\"") == std::string::npos);
+      CHECK(doc.find("nodes") == std::string::npos);
+    }
+    CHECK(rbacObjects > 0);
+  }
+}
+
+TEST_CASE("manifests/argocd is a Component that merges into an existing argocd-cm") {
+  testsupport::TempDir dir;
+  fs::path overlay = fs::path(dir.path()) / "argocd";
+  fs::create_directories(overlay);
+  std::ofstream(overlay / "cm.yaml")
+      << "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: argocd-cm\n  namespace: argocd\n"
+         "data:\n  url: https://argocd.example.com\n";
+  std::ofstream(overlay / "kustomization.yaml")
+      << "resources: [cm.yaml]\ncomponents: ["
+      << fs::relative(fs::path(testsupport::sourceDir()) / "manifests/argocd", overlay).string()
+      << "]\n";
+  auto r = testsupport::runProcess({"kubectl", "kustomize", overlay.string()});
+  INFO(describe(r));
+  REQUIRE(r.exitCode == 0);
+  CHECK(r.out.find("url: https://argocd.example.com") != std::string::npos);
+  CHECK(r.out.find("resource.customizations.health.prefect.io_FlowRun: |") != std::string::npos);
+  CHECK(r.out.find("resource.customizations.health.prefect.io_ClusterIdentity: |") !=
+        std::string::npos);
+  CHECK(r.out.find("resource.customizations.actions.prefect.io_FlowRun: |") != std::string::npos);
+  CHECK(r.out.find("obj.spec.cancel = true") != std::string::npos);
+}
