@@ -99,6 +99,11 @@ struct ClusterIdentityReconciler::Decision {
   bool backupWritten = false;
 };
 
+struct ClusterIdentityReconciler::PendingEvents {
+  std::string uid;
+  std::vector<Decision::Event> events;
+};
+
 struct ClusterIdentityReconciler::Backup {
   std::string uid;
   std::string source;
@@ -121,6 +126,8 @@ ClusterIdentityReconciler::ClusterIdentityReconciler(kube::Client& client,
       configMaps_(configMaps),
       recorder_(recorder),
       options_(std::move(options)) {}
+
+ClusterIdentityReconciler::~ClusterIdentityReconciler() = default;
 
 std::optional<runtime::ObjectKey> ClusterIdentityReconciler::keyForClusterIdentity(
     const json& object) const {
@@ -148,7 +155,10 @@ ReconcileOutcome ClusterIdentityReconciler::reconcile(const runtime::ObjectKey& 
   if (!k.ns.empty() || k.name != options_.name) return ReconcileOutcome::done();
   try {
     std::lock_guard<std::mutex> lock(mu_);
-    return reconcileLocked();
+    carried_.reset();
+    auto outcome = reconcileLocked();
+    carried_.reset();
+    return outcome;
   } catch (const std::exception& e) {
     return ReconcileOutcome::retry(std::string("ClusterIdentity reconcile failed: ") + e.what());
   }
@@ -608,8 +618,14 @@ ClusterIdentityReconciler::PassResult ClusterIdentityReconciler::pass(const json
   const bool needsRetry = !publishProblems.empty() || !otherProblems.empty();
   outcome = needsRetry ? ReconcileOutcome::after(options_.retryInterval) : ReconcileOutcome::done();
 
+  const bool claimed = d.backupWritten || (carried_ && carried_->uid == d.uid);
+  if (carried_ && carried_->uid == d.uid) {
+    d.events.insert(d.events.begin(), carried_->events.begin(), carried_->events.end());
+  }
+  carried_.reset();
   if (next == status) {
     identity_.set(d.uid);
+    for (const auto& e : d.events) recorder_.record(object, e.type, e.reason, e.message);
     return PassResult::Finished;
   }
   json updated = object;
@@ -618,7 +634,10 @@ ClusterIdentityReconciler::PassResult ClusterIdentityReconciler::pass(const json
   // wrote first, and we start over from what they wrote.
   auto written = client_.updateStatus(kube::resources::ClusterIdentities, updated);
   if (!written.ok()) {
-    if (written.error().isConflict()) return PassResult::Conflict;
+    if (written.error().isConflict()) {
+      if (claimed) carried_ = std::make_unique<PendingEvents>(PendingEvents{d.uid, d.events});
+      return PassResult::Conflict;
+    }
     if (written.error().isNotFound()) {
       outcome = ReconcileOutcome::after(std::chrono::milliseconds(0));
       return PassResult::Finished;

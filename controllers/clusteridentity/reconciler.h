@@ -16,6 +16,7 @@
 // An invalid spec.uid is ignored for the choice (the identity in use stays) and reported in the
 // Ready condition. Nothing here reads Namespaces or anything in kube-system.
 #include <chrono>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -66,6 +67,7 @@ class ClusterIdentityReconciler final : public runtime::Reconciler {
   ClusterIdentityReconciler(kube::Client& client, const kube::Store& identities,
                             const kube::Store& configMaps, runtime::EventRecorder& recorder,
                             ClusterIdentityOptions options);
+  ~ClusterIdentityReconciler() override;
 
   runtime::ReconcileOutcome reconcile(const runtime::ObjectKey& key) override;
 
@@ -106,8 +108,12 @@ class ClusterIdentityReconciler final : public runtime::Reconciler {
   const ClusterIdentityOptions options_;
   SharedIdentity identity_;
 
-  std::mutex mu_;  // serialises reconciles; guards the two fields below
+  std::mutex mu_;  // serialises reconciles; guards the fields below
   bool seenObject_ = false;
+  // Events of a pass whose status write lost a race after it had claimed a new identity (the
+  // backup create succeeded): recorded by the retry that finds that identity in status.
+  struct PendingEvents;
+  std::unique_ptr<PendingEvents> carried_;
   std::optional<std::chrono::steady_clock::time_point> missingSince_;
 };
 
