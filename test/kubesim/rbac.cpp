@@ -163,10 +163,10 @@ RbacDecision evaluateRbac(const RbacPolicy& p, const RequestAttributes& r) {
   auto tryBinding = [&](const json& b, const std::string& bindingKind) {
     const auto md = b.value("metadata", json::object());
     const std::string bns = md.value("namespace", "");
-    const json* matched = nullptr;
+    std::optional<json> matched;
     for (const auto& s : b.value("subjects", json::array())) {
       if (subjectMatches(s, r.user, bns)) {
-        matched = &s;
+        matched = s;
         break;
       }
     }

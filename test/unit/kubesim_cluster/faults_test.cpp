@@ -1,0 +1,94 @@
+#include <catch2/catch.hpp>
+
+#include "test/kubesim/faults.h"
+
+using namespace kubesim;
+
+namespace {
+
+RequestAttributes req(const std::string& verb, const std::string& group,
+                      const std::string& resource, const std::string& sub = "") {
+  RequestAttributes r;
+  r.user = {"admin", {}};
+  r.verb = verb;
+  r.apiGroup = group;
+  r.resource = resource;
+  r.subresource = sub;
+  r.ns = "data";
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("faults: a counted rule fails exactly that many matching requests") {
+  Faults f;
+  f.add(parseFaultRule(
+      {{"verb", "create"}, {"resource", "jobs.batch"}, {"code", 429}, {"count", 2}}));
+  CHECK(f.onRequest(req("get", "batch", "jobs")).statusCode == 0);
+  auto first = f.onRequest(req("create", "batch", "jobs"));
+  CHECK(first.statusCode == 429);
+  CHECK(first.retryAfterSeconds == 1);
+  CHECK(f.onRequest(req("create", "batch", "jobs")).statusCode == 429);
+  CHECK(f.onRequest(req("create", "batch", "jobs")).statusCode == 0);
+  CHECK(f.rules().empty());
+}
+
+TEST_CASE("faults: fractions are reproducible from the seed") {
+  auto run = [] {
+    Faults f(42);
+    f.add(parseFaultRule({{"resource", "pods"}, {"code", 503}, {"fraction", 0.3}}));
+    int failed = 0;
+    for (int i = 0; i < 1000; ++i) failed += f.onRequest(req("list", "", "pods")).statusCode == 503;
+    return failed;
+  };
+  int a = run();
+  CHECK(a == run());
+  CHECK(a > 200);
+  CHECK(a < 400);
+}
+
+TEST_CASE("faults: resource matching: plain, qualified, subresources") {
+  FaultRule r = parseFaultRule({{"resource", "pods"}, {"code", 500}});
+  CHECK(faultRuleMatches(r, req("get", "", "pods")));
+  CHECK_FALSE(faultRuleMatches(r, req("get", "", "pods", "log")));
+  CHECK(faultRuleMatches(parseFaultRule({{"resource", "pods/log"}, {"code", 500}}),
+                         req("get", "", "pods", "log")));
+  CHECK(faultRuleMatches(parseFaultRule({{"resource", "jobs"}, {"code", 500}}),
+                         req("get", "batch", "jobs")));
+  RequestAttributes discovery;
+  discovery.resourceRequest = false;
+  discovery.verb = "get";
+  discovery.path = "/api";
+  CHECK_FALSE(faultRuleMatches(parseFaultRule({{"code", 500}}), discovery));
+}
+
+TEST_CASE("faults: bad rules are rejected with the field") {
+  try {
+    parseFaultRule({{"code", 418}});
+    FAIL("accepted a teapot");
+  } catch (const ApiException& e) {
+    CHECK(e.code == 422);
+    CHECK(e.details["causes"][0]["field"] == "code");
+  }
+  CHECK_THROWS_AS(parseFaultRule({{"resource", "pods"}}), ApiException);
+  CHECK_THROWS_AS(parseFaultRule({{"code", 500}, {"fraction", 2}}), ApiException);
+  CHECK_THROWS_AS(parseFaultRule(json::array()), ApiException);
+}
+
+TEST_CASE("faults: watches: expire-next, close-all epoch, outage delays and closes") {
+  Faults f;
+  f.expireNextWatches(1);
+  CHECK(f.onRequest(req("list", "", "pods")).goneForWatch == false);
+  CHECK(f.onRequest(req("watch", "", "pods")).goneForWatch);
+  CHECK_FALSE(f.onRequest(req("watch", "", "pods")).goneForWatch);
+  auto epoch = f.watchEpoch();
+  f.closeWatches();
+  CHECK(f.watchEpoch() == epoch + 1);
+  f.outage(std::chrono::milliseconds(2000));
+  CHECK(f.watchEpoch() == epoch + 2);
+  auto d = f.onRequest(req("get", "", "pods"));
+  CHECK(d.delayMs > 1000);
+  CHECK(d.delayMs <= 2000);
+  f.clear();
+  CHECK(f.onRequest(req("get", "", "pods")).delayMs == 0);
+}
