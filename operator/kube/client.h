@@ -19,6 +19,9 @@ struct ListOptions {
   std::int64_t limit = 0;  // 0: no limit (the client pages through everything when > 0)
   std::string continueToken;
   std::string resourceVersion;
+  // With limit > 0: true follows continue tokens and returns every item; false returns one page
+  // and its continueToken (what a paging caller such as the watcher wants).
+  bool allPages = true;
 };
 
 struct ObjectList {

@@ -193,7 +193,7 @@ class HttpClient : public Client {
                           const ListOptions& options) override {
     ObjectList out;
     std::string cont = options.continueToken;
-    bool singlePage = !options.continueToken.empty();
+    bool singlePage = !options.continueToken.empty() || !options.allPages;
     std::int64_t limit = options.limit;
     while (true) {
       QueryBuilder q;

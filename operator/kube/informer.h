@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "operator/kube/backoff.h"
 #include "operator/kube/client.h"
 #include "operator/kube/store.h"
 
@@ -34,6 +35,12 @@ struct InformerOptions {
   std::string labelSelector;
   std::string fieldSelector;
   Transform transform;  // trims objects before they are stored; null keeps them whole
+  // Label keys to index; Store::byIndex("label:<key>", value) then answers without a scan.
+  std::vector<std::string> labelIndexes;
+  // Reconnect/retry delay after a failure (reset after progress). Capped and jittered.
+  BackoffPolicy backoff{std::chrono::milliseconds(800), std::chrono::milliseconds(30000), 2.0, 0.2};
+  std::int64_t pageSize = 500;  // list page size (limit/continue)
+  int watchTimeoutSeconds = 0;  // 0: a random 5-10 minutes per watch
 };
 
 // Defined by the watcher/reflector implementation (operator/kube/informer.cpp).

@@ -32,4 +32,8 @@ class Store {
 // Trims an object before it is stored (drop managedFields and what no reconciler reads).
 using Transform = std::function<json(json)>;
 
+// Drops metadata.managedFields and the kubectl.kubernetes.io/last-applied-configuration
+// annotation, which no reconciler reads and which are often most of an object's size.
+Transform defaultTransform();
+
 }  // namespace kube
