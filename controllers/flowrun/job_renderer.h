@@ -6,6 +6,7 @@
 // docs/job-template.md describes the semantics and every decision taken here.
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -22,7 +23,8 @@ struct RenderError {
   std::string origin;   // optional: which document the path is in, e.g. "spec.template" or
                         // "configmap data/k8s-pool-template[baseJobTemplate.json]"
 
-  // "spec.template.spec.containers: required", plus " (in <origin>)" when origin is set.
+  // "spec.template.spec.containers: required", plus " (in <origin>)" when origin is set;
+  // "<origin>: <message>" when there is no path (a document that does not parse).
   std::string describe() const;
 };
 
@@ -47,9 +49,21 @@ struct RenderResult {
   // --store-api-key-in-secret: render, create the Secret from this value, render again with
   // apiKeySecretRef. A secret: never log it, never put it in status or Events.
   std::optional<std::string> literalApiKey;
+  // The effective watch timeouts after rendering (spec field, else spec.variables, else the
+  // template's default), for the reconciler's pod-start diagnosis. The job timeout is already
+  // in the Job as activeDeadlineSeconds.
+  std::int64_t podWatchTimeoutSeconds = 60;
+  std::optional<std::int64_t> jobWatchTimeoutSeconds;
 
   bool ok() const { return job.has_value() && !error.has_value(); }
 };
+
+// The image of the first container when neither the FlowRun nor the template gives one, and the
+// command (split into args) when neither gives one, as the Prefect worker does.
+inline constexpr const char* kDefaultImage = "prefecthq/prefect:3-latest";
+inline constexpr const char* kDefaultCommand = "prefect flow-run execute";
+// The ConfigMap key the Prefect worker Helm chart uses for a base job template.
+inline constexpr const char* kDefaultTemplateKey = "baseJobTemplate.json";
 
 // Renders the Job for `flowRun` (the whole FlowRun object including metadata.name, .namespace and
 // .uid) from `baseJobTemplate` ({"job_configuration": {..., "job_manifest": {...}},

@@ -1,8 +1,9 @@
 #pragma once
-// Splits a command line into words the way a POSIX shell does (Python's shlex.split in POSIX
-// mode, which the Prefect worker uses): whitespace separates words; '...' is literal;
-// "..." keeps spaces and honours \" \\ \$ \` and \<newline>; a backslash outside quotes
-// escapes the next character. No expansion, globbing or comments.
+// Splits a command line into words the way the Prefect worker does (Python's shlex.split, POSIX
+// mode), which follows the shell's quoting: whitespace separates words; '...' is literal;
+// "..." keeps spaces and only \" and \\ are escapes inside it; a backslash outside quotes escapes
+// the next character; adjacent quoted and unquoted parts join into one word. No expansion,
+// globbing or comments: the words go to the container's args as they are.
 #include <string>
 #include <variant>
 #include <vector>
