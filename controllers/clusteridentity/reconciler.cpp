@@ -125,7 +125,16 @@ ClusterIdentityReconciler::ClusterIdentityReconciler(kube::Client& client,
       identities_(identities),
       configMaps_(configMaps),
       recorder_(recorder),
-      options_(std::move(options)) {}
+      options_(std::move(options)) {
+  // Without an object to manage (--create-cluster-identity=false, e.g. the namespace-pool
+  // "pinned-uid" install, which grants nothing on clusteridentities), a valid --cluster-uid is
+  // the identity from the start.
+  if (!options_.create) identity_.set(flagPin());
+}
+
+std::string ClusterIdentityReconciler::flagPin() const {
+  return identifierProblem(options_.pinnedUid) ? std::string() : options_.pinnedUid;
+}
 
 ClusterIdentityReconciler::~ClusterIdentityReconciler() = default;
 
@@ -175,11 +184,15 @@ ReconcileOutcome ClusterIdentityReconciler::reconcileLocked() {
     if (live.ok()) {
       object = std::move(live.value());
     } else if (!live.error().isNotFound()) {
+      if (live.error().isForbidden() && !options_.create) identity_.set(flagPin());
       return ReconcileOutcome::retry("reading ClusterIdentity " + options_.name + ": " +
                                      describe(live.error()));
     } else {
+      if (!options_.create) {
+        identity_.set(flagPin());         // empty (no valid pin): FlowRuns wait for the object
+        return ReconcileOutcome::done();  // the watch brings the object when it exists
+      }
       identity_.clear();
-      if (!options_.create) return ReconcileOutcome::done();  // the watch brings it when it exists
       if (seenObject_ && options_.recreateDelay.count() > 0) {
         const auto now = std::chrono::steady_clock::now();
         if (!missingSince_) missingSince_ = now;

@@ -98,6 +98,7 @@ class ClusterIdentityReconciler final : public runtime::Reconciler {
   std::optional<std::string> ensurePublished(const std::string& ns, const std::string& name,
                                              const std::string& uid);
   bool backupEnabled() const;
+  std::string flagPin() const;  // options_.pinnedUid when valid, else ""
   kube::json backupObject(const std::string& uid, const std::string& source,
                           const std::string& objectUid) const;
 

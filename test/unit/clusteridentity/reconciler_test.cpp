@@ -211,6 +211,23 @@ TEST_CASE("--create-cluster-identity=false: never creates, waits for the object"
   CHECK(identity(server)["status"]["source"] == "Generated");
 }
 
+TEST_CASE("no object and no creation: a valid --cluster-uid is the identity", "[reconciler]") {
+  FakeClient server;
+  FakeRecorder recorder;
+  auto options = Replica::defaults();
+  options.create = false;
+  options.pinnedUid = "3f6d2a1c-old-kube-system-uid";
+  Replica a(server, recorder, options);
+  CHECK(a.uid() == std::optional<std::string>("3f6d2a1c-old-kube-system-uid"));  // at once
+  a.run();
+  CHECK(a.uid() == std::optional<std::string>("3f6d2a1c-old-kube-system-uid"));
+  CHECK(server.count("create", "clusteridentities") == 0);
+
+  options.pinnedUid = "bad:pin";
+  Replica b(server, recorder, options);
+  CHECK_FALSE(b.uid());
+}
+
 TEST_CASE("spec.uid pins the identity and replaces a generated one with an Event", "[reconciler]") {
   FakeClient server;
   FakeRecorder recorder;
