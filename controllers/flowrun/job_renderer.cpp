@@ -78,6 +78,7 @@ constexpr std::array<const char*, 7> kStandardConfigKeys = {"command",
 
 struct Failure {
   RenderError error;
+  bool aboutFlowRun = false;  // the path is a FlowRun field, even while checking the Job
 };
 
 [[noreturn]] void fail(std::string path, std::string message, std::string origin = "") {
@@ -563,6 +564,10 @@ RenderResult render(const json& flowRun, const json& tmpl, const RenderOptions& 
       }
     }
     if (options.apiKeySecretRef) {
+      if (options.apiKeySecretRef->first.empty() || options.apiKeySecretRef->second.empty()) {
+        throw Failure{RenderError{"spec.apiKeySecret", "needs both a Secret name and a key", ""},
+                      true};
+      }
       json ref = {{"name", "PREFECT_API_KEY"},
                   {"valueFrom",
                    {{"secretKeyRef",
@@ -684,7 +689,7 @@ RenderResult render(const json& flowRun, const json& tmpl, const RenderOptions& 
            "must have value 'Never', got " + describeValue(podSpec.at("restartPolicy")));
     }
   } catch (Failure& f) {
-    if (f.error.origin.empty() && f.error.path.rfind("spec.command", 0) != 0) {
+    if (!f.aboutFlowRun && f.error.origin.empty() && f.error.path.rfind("spec.command", 0) != 0) {
       f.error.origin = jobOrigin;
     }
     throw;

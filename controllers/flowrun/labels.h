@@ -27,8 +27,10 @@ std::string toLabelKey(const std::string& text);
 bool isValidLabelValue(const std::string& value);
 bool isValidLabelKey(const std::string& key);
 
-// GitOps tracking metadata that must never be copied onto a Job or pod: ArgoCD prunes or claims
-// resources that carry them. app.kubernetes.io/instance, argocd.argoproj.io/*.
+// GitOps tracking metadata that must never be copied onto a Job or pod, since the tool that
+// applied the FlowRun would claim, report or prune a Job carrying it: app.kubernetes.io/instance
+// and argocd.argoproj.io/* (ArgoCD), kustomize.toolkit.fluxcd.io/* and helm.toolkit.fluxcd.io/*
+// (Flux).
 bool isGitOpsTrackingKey(const std::string& key);
 
 // The value of the prefect.io/flowrun label: the FlowRun name when it fits in a label value

@@ -419,6 +419,13 @@ TEST_CASE("apiKeySecretRef: PREFECT_API_KEY comes from the Secret; a literal is 
   CHECK(container(*r.job).at("env")[0].at("value") == "pnu_secret");
 }
 
+TEST_CASE("apiKeySecretRef without a name or key is an error, not a broken Job") {
+  RenderOptions options;
+  options.apiKeySecretRef = std::make_pair(std::string(""), std::string("key"));
+  CHECK(renderError(flowRun(), defaultBaseJobTemplate(), options).describe() ==
+        "spec.apiKeySecret: needs both a Secret name and a key");
+}
+
 TEST_CASE("clusterUid becomes a label on the Job and the pod") {
   RenderOptions options;
   options.clusterUid = "6f0c6f9e-0d4b-4c1e-9f55-2b8f3d1f8a31";
