@@ -55,6 +55,12 @@ HttpServer::HttpServer(std::string name) : name_(std::move(name)), impl_(std::ma
   impl_->server.set_read_timeout(5, 0);
   impl_->server.set_write_timeout(5, 0);
   impl_->server.set_keep_alive_timeout(5);
+  // httplib's default also sets SO_REUSEPORT, which lets a second process bind the same port
+  // and silently share it: a misconfigured replica must get "address in use" instead.
+  impl_->server.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
 }
 
 HttpServer::~HttpServer() {
