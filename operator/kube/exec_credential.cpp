@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -107,6 +108,7 @@ std::optional<ProcessOutput> runCommand(const std::string& command,
     return std::nullopt;
   }
   if (pid == 0) {
+    setpgid(0, 0);  // its own process group, so a timeout kills the plugin's children too
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) dup2(devnull, 0);
     dup2(outPipe[1], 1);
@@ -130,7 +132,7 @@ std::optional<ProcessOutput> runCommand(const std::string& command,
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       result.timedOut = true;
-      kill(pid, SIGKILL);
+      kill(-pid, SIGKILL);
       break;
     }
     pollfd fds[2] = {{outOpen ? outPipe[0] : -1, POLLIN, 0},
@@ -145,7 +147,7 @@ std::optional<ProcessOutput> runCommand(const std::string& command,
         (i == 0 ? result.out : result.err).append(buf, static_cast<std::size_t>(n));
         // A misbehaving plugin must not exhaust memory.
         if (result.out.size() + result.err.size() > (16u << 20)) {
-          kill(pid, SIGKILL);
+          kill(-pid, SIGKILL);
           outOpen = errOpen = false;
         }
       } else if (n == 0 || errno != EINTR) {
@@ -198,7 +200,9 @@ std::optional<std::chrono::system_clock::time_point> parseRfc3339(const std::str
   if (*rest != '\0') return std::nullopt;
   time_t t = timegm(&tm);
   if (t == static_cast<time_t>(-1)) return std::nullopt;
-  return std::chrono::system_clock::from_time_t(t - offset);
+  // system_clock counts nanoseconds in 64 bits (up to 2262): clamp far-future expiries.
+  constexpr time_t kMax = 7258118400;  // 2200-01-01T00:00:00Z
+  return std::chrono::system_clock::from_time_t(std::min<time_t>(t - offset, kMax));
 }
 
 Result<ExecCredential> runExecPlugin(const ExecConfig& exec, const RestConfig& cluster,
