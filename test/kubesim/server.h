@@ -1,0 +1,57 @@
+#pragma once
+// kubesim's HTTP(S) front: authentication, authorization, fault injection, routing of the
+// Kubernetes REST paths onto Storage, discovery/OpenAPI, Table output, watches, the request log.
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "test/kubesim/cluster.h"
+#include "test/kubesim/simulator.h"
+#include "test/kubesim/storage.h"
+#include "test/kubesim/tls.h"
+
+namespace httplib {
+class Server;
+struct Request;
+struct Response;
+}  // namespace httplib
+
+namespace kubesim {
+
+struct ServerOptions {
+  std::string bindAddress = "127.0.0.1";
+  int port = 0;
+  bool tls = true;
+  std::chrono::milliseconds bookmarkInterval{1000};
+  std::size_t threads = 160;  // every open watch holds one
+};
+
+class ApiServer {
+ public:
+  // certs may be null when !options.tls.
+  ApiServer(Storage& store, Cluster& cluster, RequestLog& log, ServerOptions options,
+            const ServingCertificates* certs);
+  ~ApiServer();
+  ApiServer(const ApiServer&) = delete;
+  ApiServer& operator=(const ApiServer&) = delete;
+
+  void start();  // binds and serves on a thread; throws std::runtime_error when it cannot bind
+  void stop();   // ends watches and stops serving; idempotent
+  int port() const { return port_; }
+
+ private:
+  void handle(const httplib::Request& req, httplib::Response& res);
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  Storage& store_;
+  Cluster& cluster_;
+  RequestLog& log_;
+  ServerOptions options_;
+  int port_ = 0;
+  std::thread thread_;
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace kubesim

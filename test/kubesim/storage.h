@@ -1,0 +1,181 @@
+#pragma once
+// kubesim's storage: the ObjectStore with the API server's semantics (one global resourceVersion,
+// uid, generation, status subresource split, finalizers, graceful pod deletion, namespaces,
+// CRD registration, schema pruning/defaulting/validation, managedFields), a bounded event
+// history for watches, a dispatcher thread for subscribers and optional JSON persistence.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "test/kubesim/builtin_kinds.h"
+#include "test/kubesim/object_store.h"
+#include "test/kubesim/patch.h"
+
+namespace kubesim {
+
+struct StorageOptions {
+  std::size_t watchWindow = 100000;
+  std::string dataDir;  // "" in memory; else <dataDir>/kubesim-state.json
+  std::chrono::milliseconds persistInterval{500};
+};
+
+// One committed change, kept for watches. `resource` is the storage resource.
+struct HistoryEntry {
+  std::uint64_t rv = 0;
+  StoreEvent::Type type = StoreEvent::Type::Added;
+  std::string resource;
+  std::string ns;
+  json object;
+  json oldObject;  // before the change (null for Added): selector transitions in watches
+};
+
+struct ListOptions {
+  std::string labelSelector;
+  std::string fieldSelector;
+  std::int64_t limit = 0;
+  std::string continueToken;
+  std::string version;  // the served version the client asked for ("" = preferred)
+};
+
+struct ListResult {
+  std::vector<json> items;
+  std::uint64_t resourceVersion = 0;
+  std::string continueToken;
+  std::optional<std::int64_t> remainingItemCount;
+};
+
+// What a write request carried besides the object.
+struct WriteOptions {
+  std::string fieldManager;     // managedFields manager name
+  std::string fieldValidation;  // "" (Warn), Ignore, Warn, Strict
+  bool dryRun = false;
+  bool force = false;                 // server-side apply force
+  std::string version;                // the served version the client used ("" = preferred)
+  std::vector<std::string> warnings;  // out: "unknown field ..." under Warn
+};
+
+class Storage : public ObjectStore {
+ public:
+  explicit Storage(StorageOptions options = {});
+  ~Storage() override;
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+
+  // ObjectStore
+  json get(const std::string& resource, const std::string& ns, const std::string& name) override;
+  std::vector<json> list(const std::string& resource, const std::string& ns,
+                         const std::string& labelSelector = "") override;
+  json create(const std::string& resource, const std::string& ns, json object) override;
+  json update(const std::string& resource, json object) override;
+  json updateStatus(const std::string& resource, json object) override;
+  json remove(const std::string& resource, const std::string& ns, const std::string& name,
+              const DeleteOptions& options = {}) override;
+  std::vector<std::string> resources() override;
+  json describe(const std::string& resource) override;
+  int subscribe(Subscriber subscriber) override;
+  void unsubscribe(int id) override;
+
+  // The HTTP layer's richer entry points.
+  std::optional<ResourceInfo> info(const std::string& qualifiedResource);
+  std::vector<ResourceInfo> infos();
+  json getAs(const std::string& resource, const std::string& ns, const std::string& name,
+             const std::string& version);
+  ListResult listWith(const std::string& resource, const std::string& ns, const ListOptions& opts);
+  json createWith(const std::string& resource, const std::string& ns, json object, WriteOptions& w);
+  // status: the /status subresource. ns/name come from the URL and must match the body.
+  json updateWith(const std::string& resource, const std::string& ns, const std::string& name,
+                  json object, bool status, WriteOptions& w);
+  json patchWith(const std::string& resource, const std::string& ns, const std::string& name,
+                 bool status, PatchType type, const json& patch, WriteOptions& w);
+  json removeWith(const std::string& resource, const std::string& ns, const std::string& name,
+                  const DeleteOptions& options, WriteOptions& w);
+  std::vector<json> removeCollection(const std::string& resource, const std::string& ns,
+                                     const ListOptions& selection, const DeleteOptions& options,
+                                     WriteOptions& w);
+
+  // Watch support.
+  std::uint64_t currentResourceVersion();
+  enum class WaitResult { Events, Timeout, Expired, Stopped };
+  // Entries with rv > after (across all resources), waiting until `deadline` if there are none.
+  WaitResult waitEvents(std::uint64_t after, std::vector<std::shared_ptr<const HistoryEntry>>& out,
+                        std::chrono::steady_clock::time_point deadline);
+  // The oldest resourceVersion a watch may resume from; older ones get 410 Expired.
+  std::uint64_t oldestResumable();
+  // The current objects of a resource (served form) and the resourceVersion they are at.
+  std::pair<std::vector<json>, std::uint64_t> snapshot(const std::string& resource,
+                                                       const std::string& ns,
+                                                       const std::string& version);
+  // Converts a stored object into what `resource` at `version` serves (apiVersion, events.k8s.io).
+  json toServed(const ResourceInfo& info, json object, const std::string& version) const;
+  // Wakes watchers (for shutdown) and stops the dispatcher and persister; idempotent.
+  void shutdown();
+  bool stopped() const;
+  void persistNow();
+
+ private:
+  struct Bucket;
+  ResourceInfo requireInfo(const std::string& resource);
+  json createLocked(const ResourceInfo& info, const std::string& ns, json object, WriteOptions& w,
+                    const json* appliedSet = nullptr);
+  json updateLocked(const ResourceInfo& info, const std::string& ns, const std::string& name,
+                    json object, bool status, WriteOptions& w,
+                    const json* managedFieldsOverride = nullptr);
+  json applyLocked(const ResourceInfo& served, const ResourceInfo& info, const std::string& ns,
+                   const std::string& name, bool status, const json& applied, WriteOptions& w);
+  json removeLocked(const ResourceInfo& info, const std::string& ns, const std::string& name,
+                    const DeleteOptions& options, WriteOptions& w);
+  void commit(const ResourceInfo& info, StoreEvent::Type type, json& object, const json& old);
+  void deleteNow(const ResourceInfo& info, json& object);
+  void finishNamespaceIfEmpty(const std::string& ns);
+  void registerCrd(const json& crd);
+  void unregisterCrd(const json& crd);
+  void prepareObject(const ResourceInfo& info, json& object, const json* old, bool status,
+                     WriteOptions& w);
+  void createNamespaceDefaults(const std::string& ns);
+  void dispatchLoop();
+  void persistLoop();
+  void load();
+  std::string managerFor(const WriteOptions& w) const;
+  void updateManagedFields(json& object, const json* old, const std::string& manager,
+                           const std::string& operation, const std::string& apiVersion,
+                           const std::string& subresource, const json* appliedSet);
+
+  StorageOptions options_;
+  mutable std::shared_mutex mu_;
+  std::map<std::string, ResourceInfo> infos_;
+  // storage resource -> "ns/name" -> object (ordered like etcd keys)
+  std::unordered_map<std::string, std::map<std::string, json>> data_;
+  std::uint64_t rv_ = 0;
+  std::deque<std::shared_ptr<const HistoryEntry>> history_;
+  std::uint64_t compacted_ = 0;  // events at or below this version may be gone
+  std::condition_variable_any historyCv_;
+
+  std::mutex dispatchMu_;
+  std::condition_variable dispatchCv_;
+  std::deque<StoreEvent> dispatchQueue_;
+  std::mutex subscribersMu_;
+  std::map<int, Subscriber> subscribers_;
+  int nextSubscriber_ = 1;
+  std::thread dispatcher_;
+
+  std::mutex persistMu_;
+  std::condition_variable persistCv_;
+  std::atomic<bool> dirty_{false};
+  std::thread persister_;
+
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace kubesim

@@ -1,0 +1,33 @@
+#pragma once
+// A throwaway PKI for one kubesim run: a self-signed CA and a serving certificate for 127.0.0.1
+// and localhost signed by it (RSA 2048, one year). kubeconfigs carry the CA as
+// certificate-authority-data.
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include <memory>
+#include <string>
+
+namespace kubesim {
+
+struct X509Deleter {
+  void operator()(X509* x) const { X509_free(x); }
+};
+struct PkeyDeleter {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+
+struct ServingCertificates {
+  std::unique_ptr<X509, X509Deleter> caCert;
+  std::unique_ptr<EVP_PKEY, PkeyDeleter> caKey;
+  std::unique_ptr<X509, X509Deleter> serverCert;
+  std::unique_ptr<EVP_PKEY, PkeyDeleter> serverKey;
+  std::string caPem;
+  std::string serverCertPem;
+  std::string serverKeyPem;
+};
+
+// Throws std::runtime_error with OpenSSL's reason when generation fails.
+ServingCertificates generateServingCertificates(const std::string& bindAddress);
+
+}  // namespace kubesim
