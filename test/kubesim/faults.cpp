@@ -102,6 +102,8 @@ Faults::Faults(std::uint64_t seed) : rng_(seed) {}
 
 FaultDecision Faults::onRequest(const RequestAttributes& request) {
   FaultDecision d;
+  // The admin endpoint stays up: a test must be able to end the faults it started.
+  if (!request.resourceRequest && request.path.rfind("/kubesim/", 0) == 0) return d;
   std::lock_guard lock(mu_);
   const auto now = std::chrono::steady_clock::now();
   if (outageUntil_ > now) {
