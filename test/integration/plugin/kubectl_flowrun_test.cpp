@@ -36,7 +36,7 @@ class PluginCluster {
                  testsupport::sourceDir() + "/crds/clusteridentity.yaml"});
     mustKubectl(
         {"wait", "--for=condition=Established", "--timeout=20s", "crd/flowruns.prefect.io"});
-    mustKubectl({"create", "namespace", "data"});
+    mustKubectl({"apply", "-f", "-"}, "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: data\n");
   }
 
   // kubectl as a test helper (not the plugin); fails the test when it fails.
@@ -315,21 +315,34 @@ spec:
 }
 
 TEST_CASE("kubectl flowrun --help, and usage errors exit 2") {
-  PluginCluster c;
-  auto help = c.plugin({"--help"});
+  // No cluster needed: these never reach the API server.
+  testsupport::TempDir dir;
+  auto plugin = [&](const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {"kubectl", "flowrun"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const char* path = std::getenv("PATH");
+    return testsupport::runProcess(
+        argv, {{"PATH", testsupport::sourceDir() + "/scripts:" + (path ? path : "/usr/bin:/bin")},
+               {"KUBECONFIG", dir.file("no-such-kubeconfig")}});
+  };
+  auto help = plugin({"--help"});
   CHECK(help.exitCode == 0);
   CHECK(contains(help.out, "kubectl flowrun status NAME"));
   CHECK(contains(help.out, "kubectl flowrun wait NAME"));
 
-  auto unknown = c.plugin({"explode", "x"});
+  auto unknown = plugin({"explode", "x"});
   CHECK(unknown.exitCode == 2);
   CHECK(contains(unknown.err, "unknown command \"explode\""));
 
-  auto noName = c.plugin({"cancel"});
+  auto noName = plugin({"cancel"});
   CHECK(noName.exitCode == 2);
   CHECK(contains(noName.err, "cancel needs the name of a FlowRun"));
 
-  auto badTimeout = c.plugin({"wait", "x", "--timeout", "soon"});
+  auto badTimeout = plugin({"wait", "x", "--timeout", "soon"});
   CHECK(badTimeout.exitCode == 2);
   CHECK(contains(badTimeout.err, "invalid duration \"soon\""));
+
+  auto badFlag = plugin({"status", "x", "--frobnicate"});
+  CHECK(badFlag.exitCode == 2);
+  CHECK(contains(badFlag.err, "unknown flag --frobnicate"));
 }
