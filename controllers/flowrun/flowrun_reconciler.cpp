@@ -559,7 +559,15 @@ ReconcileOutcome FlowRunReconciler::createJob(Run& run, const std::string& jobNa
   annotate(job, kAnnotationPodWatchTimeout, std::to_string(podTimeout.count()));
   if (job.contains("spec") && job["spec"].contains("template") &&
       job["spec"]["template"].is_object()) {
-    annotate(job["spec"]["template"], kAnnotationFlowRunName, run.key.name);
+    json& podTemplate = job["spec"]["template"];
+    annotate(podTemplate, kAnnotationFlowRunName, run.key.name);
+    // Garbage collection deletes a cancelled Job's pods with the pods' own grace period, so the
+    // cancel grace period is also the pods' terminationGracePeriodSeconds, unless the template
+    // chose one (then the reconciler's own pod deletes carry the cancel grace period).
+    if (podTemplate.contains("spec") && podTemplate["spec"].is_object() &&
+        !podTemplate["spec"].contains("terminationGracePeriodSeconds")) {
+      podTemplate["spec"]["terminationGracePeriodSeconds"] = gracePeriodOf(run.fr);
+    }
   }
   const std::string renderedName =
       str(meta(job), "name").empty() ? jobName : str(meta(job), "name");
