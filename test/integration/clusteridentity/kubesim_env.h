@@ -21,11 +21,13 @@ struct KubesimEnv {
     auto applied = kubectl({"apply", "-f", testsupport::sourceDir() + "/crds/"});
     INFO(applied.out << applied.err);
     REQUIRE(applied.exitCode == 0);
-    for (const char* ns : {"flowrun-operator", "prefect", "data"}) {
-      auto created = kubectl({"create", "namespace", ns});
-      INFO(created.err);
-      REQUIRE(created.exitCode == 0);
-    }
+    for (const char* ns : {"flowrun-operator", "prefect", "data"}) createNamespace(ns);
+  }
+  void createNamespace(const std::string& ns) {
+    auto created = kubectl({"apply", "-f", "-"},
+                           "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: " + ns + "\n");
+    INFO(created.out << created.err);
+    REQUIRE(created.exitCode == 0);
   }
   static kubesim::SimulatorOptions quiet() {
     kubesim::SimulatorOptions o;

@@ -182,7 +182,7 @@ spec:
   REQUIRE(env.kubectl({"patch", "cm", "-n", "prefect", "prefect-cluster-identity", "--type",
                        "merge", "-p", R"({"data":{"uid":"edited"}})"})
               .exitCode == 0);
-  REQUIRE(env.kubectl({"create", "namespace", "nowhere"}).exitCode == 0);
+  env.createNamespace("nowhere");
   CHECK(op.run().kind == runtime::ReconcileOutcome::Kind::Done);
   for (const char* ns : {"prefect", "data", "nowhere"}) {
     CHECK(env.jsonpath({"cm", "-n", ns, "prefect-cluster-identity"}, "{.data.uid}") == uid);
