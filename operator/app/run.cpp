@@ -1,13 +1,284 @@
 #include "operator/app/run.h"
 
+#include <atomic>
 #include <iostream>
+#include <memory>
+#include <set>
+#include <thread>
+
+#include "controllers/clusteridentity/reconciler.h"
+#include "controllers/flowrun/flowrun_reconciler.h"
+#include "controllers/flowrun/watches.h"
+#include "operator/kube/http_client.h"
+#include "operator/kube/informer.h"
+#include "operator/kube/kubeconfig.h"
+#include "operator/kube/log.h"
+#include "operator/runtime/api_event_recorder.h"
+#include "operator/runtime/controller.h"
+#include "operator/runtime/graceful_shutdown.h"
+#include "operator/runtime/http_server.h"
+#include "operator/runtime/leader_election.h"
+#include "operator/runtime/logging.h"
+#include "operator/runtime/metrics.h"
+#include "operator/runtime/shutdown.h"
 
 namespace app {
 
-int run(const Options&) {
-  // Wiring lands with the runtime and controllers (issues 5-7).
-  std::cerr << "flowrun-operator: the controllers are not wired yet; see --help\n";
-  return 1;
+namespace {
+
+runtime::LogLevel toRuntimeLevel(kube::LogLevel l) {
+  switch (l) {
+    case kube::LogLevel::Debug:
+      return runtime::LogLevel::Debug;
+    case kube::LogLevel::Info:
+      return runtime::LogLevel::Info;
+    case kube::LogLevel::Warn:
+      return runtime::LogLevel::Warn;
+    case kube::LogLevel::Error:
+      return runtime::LogLevel::Error;
+  }
+  return runtime::LogLevel::Info;
+}
+
+// The namespaces whose ConfigMaps the identity controller reads: every namespace when the
+// operator is cluster-wide, else the pool plus the operator's own (for the backup copy).
+std::vector<std::string> configMapNamespaces(const Options& o) {
+  if (o.namespaces.empty()) return {};
+  std::set<std::string> set(o.namespaces.begin(), o.namespaces.end());
+  set.insert(o.operatorNamespace);
+  return {set.begin(), set.end()};
+}
+
+// Starts the controllers on their own thread (start() waits for the caches) so that the caller
+// can keep waiting for shutdown.
+class ControllerGroup {
+ public:
+  explicit ControllerGroup(std::vector<runtime::Controller*> controllers,
+                           std::function<void()> onStarted)
+      : controllers_(std::move(controllers)), onStarted_(std::move(onStarted)) {}
+  ~ControllerGroup() { join(); }
+
+  void start(runtime::ShutdownSignal& shutdown) {
+    thread_ = std::thread([this, &shutdown] {
+      for (auto* c : controllers_) {
+        if (auto err = c->start()) {
+          if (!shutdown.requested()) {
+            runtime::logger().error("controller did not start",
+                                    {{"controller", c->name()}, {"error", *err}});
+            shutdown.request("controller " + c->name() + " did not start: " + *err);
+          }
+          return;
+        }
+      }
+      if (onStarted_) onStarted_();
+    });
+  }
+
+  // Call after the controllers were stopped (their start() then returns at once).
+  void join() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::vector<runtime::Controller*> controllers_;
+  std::function<void()> onStarted_;
+  std::thread thread_;
+};
+
+}  // namespace
+
+int run(const Options& options) {
+  // First, before any thread exists, so that every thread inherits the blocked signal mask.
+  auto& shutdown = runtime::ShutdownSignal::install();
+
+  runtime::configureLogging(*runtime::parseLogFormat(options.logFormat),
+                            *runtime::parseLogLevel(options.logLevel));
+  auto& log = runtime::logger();
+  kube::setLogSink([](kube::LogLevel level, const std::string& msg, const kube::LogFields& f) {
+    runtime::LogFields fields;
+    for (const auto& [k, v] : f) fields.emplace_back(k, v);
+    runtime::logger().log(toRuntimeLevel(level), msg, fields);
+  });
+  auto& metrics = runtime::MetricsRegistry::global();
+  kube::setRequestObserver(runtime::restClientObserver(metrics));
+
+  auto config = kube::loadRestConfig(options.kubeconfig, options.context);
+  if (!config) {
+    std::cerr << "flowrun-operator: " << config.error().message << "\n";
+    return 1;
+  }
+  kube::HttpClientOptions clientOptions;
+  clientOptions.qps = options.kubeApiQps;
+  clientOptions.burst = options.kubeApiBurst;
+  auto created = kube::createHttpClient(*config, clientOptions);
+  if (!created) {
+    std::cerr << "flowrun-operator: " << created.error().message << "\n";
+    return 1;
+  }
+  kube::Client& client = **created;
+  log.info("starting flowrun-operator",
+           {{"version", FLOWRUN_VERSION},
+            {"server", config->server},
+            {"scope", options.namespaces.empty() ? std::string("cluster") : "namespaces " + [&] {
+               std::string s;
+               for (const auto& n : options.namespaces) {
+                 s += (s.empty() ? "" : ",") + n;
+               }
+               return s;
+             }()}});
+
+  // Shared informers: one list+watch per kind (per namespace in namespace-pool mode).
+  kube::InformerOptions identityInformerOptions;
+  identityInformerOptions.fieldSelector = "metadata.name=" + options.clusterIdentity;
+  identityInformerOptions.transform = kube::defaultTransform();
+  auto identities =
+      kube::makeInformer(client, kube::resources::ClusterIdentities, identityInformerOptions);
+
+  kube::InformerOptions cmOptions;
+  cmOptions.namespaces = configMapNamespaces(options);
+  cmOptions.labelSelector = controllers::clusteridentity::configMapLabelSelector();
+  cmOptions.transform = kube::defaultTransform();
+  auto configMaps = kube::makeInformer(client, kube::resources::ConfigMaps, cmOptions);
+
+  kube::InformerOptions frOptions;
+  frOptions.namespaces = options.namespaces;
+  frOptions.transform = controllers::flowrun::flowRunTransform();
+  auto flowRuns = kube::makeInformer(client, kube::resources::FlowRuns, frOptions);
+
+  kube::InformerOptions jobOptions;
+  jobOptions.namespaces = options.namespaces;
+  jobOptions.labelSelector = controllers::flowrun::kManagedJobSelector;
+  jobOptions.transform = controllers::flowrun::jobTransform();
+  auto jobs = kube::makeInformer(client, kube::resources::Jobs, jobOptions);
+
+  kube::InformerOptions podOptions = jobOptions;
+  podOptions.transform = controllers::flowrun::podTransform();
+  auto pods = kube::makeInformer(client, kube::resources::Pods, podOptions);
+
+  std::vector<kube::SharedInformer*> informers = {identities.get(), configMaps.get(),
+                                                  flowRuns.get(), jobs.get(), pods.get()};
+
+  runtime::ApiEventRecorder recorder(client, "flowrun-operator");
+
+  controllers::clusteridentity::ClusterIdentityOptions idOptions;
+  idOptions.name = options.clusterIdentity;
+  idOptions.create = options.createClusterIdentity;
+  idOptions.pinnedUid = options.clusterUid;
+  idOptions.adoptClusterProperty = options.adoptClusterProperty;
+  idOptions.operatorNamespace = options.operatorNamespace;
+  idOptions.backupConfigMap = options.identityBackupConfigMap;
+  controllers::clusteridentity::ClusterIdentityReconciler identityReconciler(
+      client, identities->store(), configMaps->store(), recorder, idOptions);
+
+  controllers::flowrun::FlowRunOptions frOpts;
+  frOpts.storeApiKeyInSecret = options.storeApiKeyInSecret;
+  controllers::flowrun::FlowRunReconciler flowRunReconciler(
+      client, flowRuns->store(), jobs->store(), pods->store(), recorder, metrics,
+      identityReconciler.provider(), frOpts);
+
+  runtime::ControllerOptions identityControllerOptions;
+  identityControllerOptions.maxConcurrentReconciles = 1;
+  runtime::Controller identityController("clusteridentity", identityReconciler,
+                                         std::move(identityControllerOptions));
+  auto toKeys = [](std::optional<runtime::ObjectKey> k) {
+    return k ? std::vector<runtime::ObjectKey>{*k} : std::vector<runtime::ObjectKey>{};
+  };
+  identityController.watches(*identities, [&](const kube::json& o) {
+    return toKeys(identityReconciler.keyForClusterIdentity(o));
+  });
+  identityController.watches(*configMaps, [&](const kube::json& o) {
+    return toKeys(identityReconciler.keyForConfigMap(o));
+  });
+
+  runtime::ControllerOptions flowRunControllerOptions;
+  flowRunControllerOptions.maxConcurrentReconciles = options.maxConcurrentReconciles;
+  runtime::Controller flowRunController("flowrun", flowRunReconciler,
+                                        std::move(flowRunControllerOptions));
+  flowRunController.forKind(kube::resources::FlowRuns, *flowRuns)
+      .owns(*jobs)
+      .watches(*pods,
+               [&](const kube::json& o) { return toKeys(controllers::flowrun::flowRunKeyFor(o)); });
+
+  // Probes and metrics.
+  auto synced = [&informers] {
+    for (auto* i : informers) {
+      if (!i->hasSynced()) return false;
+    }
+    return true;
+  };
+  runtime::HttpServer probes("health");
+  runtime::addHealthProbes(probes, {{"informers-synced", synced}});
+  runtime::HttpServer metricsServer("metrics");
+  runtime::addMetricsEndpoint(metricsServer, metrics);
+  if (options.metricsBindAddress == options.healthProbeBindAddress &&
+      options.metricsBindAddress != "0") {
+    runtime::addMetricsEndpoint(probes, metrics);
+  } else if (auto err = metricsServer.start(options.metricsBindAddress)) {
+    std::cerr << "flowrun-operator: --metrics-bind-address: " << *err << "\n";
+    return 1;
+  }
+  if (auto err = probes.start(options.healthProbeBindAddress)) {
+    std::cerr << "flowrun-operator: --health-probe-bind-address: " << *err << "\n";
+    return 1;
+  }
+  log.info("serving probes and metrics",
+           {{"healthPort", probes.port()},
+            {"metricsPort", metricsServer.enabled() ? metricsServer.port() : probes.port()}});
+
+  // Caches start at once, also on standby replicas, so that a takeover is fast.
+  for (auto* i : informers) i->start();
+
+  ControllerGroup group({&identityController, &flowRunController}, [&] {
+    // The singleton may not exist yet: nothing would trigger its first reconcile.
+    identityController.enqueue(identityReconciler.key());
+    log.info("controllers started");
+  });
+
+  std::atomic<bool> lostLeadership{false};
+  std::unique_ptr<runtime::LeaseElector> elector;
+  if (options.leaderElect) {
+    runtime::LeaseElectorOptions le;
+    le.leaseName = options.leaderElectionId;
+    le.leaseNamespace = options.leaderElectionNamespace.empty() ? options.operatorNamespace
+                                                                : options.leaderElectionNamespace;
+    le.leaseDuration = options.leaseDuration;
+    le.renewDeadline = options.renewDeadline;
+    le.retryPeriod = options.retryPeriod;
+    le.onStartedLeading = [&] { group.start(shutdown); };
+    le.onStoppedLeading = [&] {
+      lostLeadership = true;
+      shutdown.request("leader election lost");
+    };
+    elector = std::make_unique<runtime::LeaseElector>(client, std::move(le));
+    if (auto err = elector->start()) {
+      std::cerr << "flowrun-operator: leader election: " << *err << "\n";
+      for (auto* i : informers) i->stop();
+      return 2;
+    }
+  } else {
+    group.start(shutdown);
+  }
+
+  shutdown.wait();
+  log.info("shutting down", {{"reason", shutdown.reason()}});
+  runtime::ShutdownPlan plan;
+  plan.controllers = {&identityController, &flowRunController};
+  plan.recorder = &recorder;
+  plan.elector = elector.get();
+  plan.informers = informers;
+  plan.servers = {&probes, &metricsServer};
+  bool clean = runtime::gracefulShutdown(plan, options.shutdownTimeout);
+  group.join();
+  if (lostLeadership) {
+    log.error("leadership lost; exiting so that a new leader takes over");
+    return 1;
+  }
+  if (!clean) {
+    log.warn("a reconcile was still running at the shutdown timeout");
+    return 1;
+  }
+  log.info("stopped");
+  return 0;
 }
 
 }  // namespace app
