@@ -1,4 +1,5 @@
 #include "test/kubesim/events.h"
+#include "test/kubesim/cluster_json.h"
 
 #include <chrono>
 #include <cstdio>
@@ -31,7 +32,7 @@ void EventRecorder::record(const json& object, const std::string& resource,
                            const std::string& component, const EventSpec& event,
                            const std::string& host) {
   try {
-    const json metadata = object.value("metadata", json::object());
+    const json metadata = objectAt(object, "metadata");
     std::string ns = metadata.value("namespace", "");
     std::string name = metadata.value("name", "");
     std::string uid = metadata.value("uid", "");

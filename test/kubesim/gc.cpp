@@ -1,4 +1,5 @@
 #include "test/kubesim/gc.h"
+#include "test/kubesim/cluster_json.h"
 
 #include <algorithm>
 
@@ -11,13 +12,13 @@ constexpr const char* kOrphan = "orphan";
 constexpr const char* kNamespaceFinalizer = "kubernetes";
 
 bool deleting(const json& obj) {
-  const auto md = obj.value("metadata", json::object());
+  const auto md = objectAt(obj, "metadata");
   return md.contains("deletionTimestamp") && !md["deletionTimestamp"].is_null();
 }
 
 bool hasFinalizer(const json& obj, const std::string& f) {
-  const auto md = obj.value("metadata", json::object());
-  for (const auto& x : md.value("finalizers", json::array())) {
+  const auto md = objectAt(obj, "metadata");
+  for (const auto& x : arrayAt(md, "finalizers")) {
     if (x == f) return true;
   }
   return false;
@@ -34,7 +35,7 @@ GarbageCollector::GarbageCollector(ObjectStore& store, TaskRunner& runner)
     : store_(store), runner_(runner) {}
 
 void GarbageCollector::index(const std::string& resource, const json& object, bool present) {
-  const auto md = object.value("metadata", json::object());
+  const auto md = objectAt(object, "metadata");
   ObjectRef ref{resource, md.value("namespace", ""), md.value("name", "")};
   std::lock_guard lock(mu_);
   auto old = owners_.find(ref);
@@ -50,7 +51,7 @@ void GarbageCollector::index(const std::string& resource, const json& object, bo
   }
   if (!present) return;
   std::vector<std::string> uids;
-  for (const auto& o : md.value("ownerReferences", json::array())) {
+  for (const auto& o : arrayAt(md, "ownerReferences")) {
     std::string uid = o.value("uid", "");
     if (uid.empty()) continue;
     uids.push_back(uid);
@@ -67,11 +68,11 @@ std::vector<GarbageCollector::ObjectRef> GarbageCollector::dependentsOf(const st
 }
 
 void GarbageCollector::onEvent(const StoreEvent& event) {
-  const auto md = event.object.value("metadata", json::object());
+  const auto md = objectAt(event.object, "metadata");
   const ObjectRef self{event.resource, md.value("namespace", ""), md.value("name", "")};
   const bool gone = event.type == StoreEvent::Type::Deleted;
   index(event.resource, event.object, !gone);
-  const auto refs = md.value("ownerReferences", json::array());
+  const auto refs = arrayAt(md, "ownerReferences");
   if (gone) {
     // Its dependents lost an owner; its owners may be waiting for it (foreground).
     for (const auto& dep : dependentsOf(md.value("uid", ""))) enqueueDependent(dep);
@@ -86,10 +87,7 @@ void GarbageCollector::onEvent(const StoreEvent& event) {
     }
     return;
   }
-  const auto oldRefs = event.oldObject.is_object()
-                           ? event.oldObject.value("metadata", json::object())
-                                 .value("ownerReferences", json::array())
-                           : json::array();
+  const auto oldRefs = arrayAt(objectAt(event.oldObject, "metadata"), "ownerReferences");
   if (!refs.empty() && (event.type == StoreEvent::Type::Added || refs != oldRefs)) {
     enqueueDependent(self);
   }
@@ -164,7 +162,7 @@ void GarbageCollector::processDependent(const ObjectRef& ref) {
     if (e.code == 404) return;
     throw;
   }
-  const auto refs = obj["metadata"].value("ownerReferences", json::array());
+  const auto refs = arrayAt(obj["metadata"], "ownerReferences");
   if (refs.empty()) return;
   std::vector<std::string> dangling;
   bool solid = false, waiting = false, unknown = false;
@@ -229,7 +227,7 @@ void GarbageCollector::processOwner(const ObjectRef& ref) {
   auto removeFinalizer = [&](const std::string& f) {
     json updated = owner;
     json kept = json::array();
-    for (const auto& x : owner["metadata"].value("finalizers", json::array())) {
+    for (const auto& x : arrayAt(owner["metadata"], "finalizers")) {
       if (x != f) kept.push_back(x);
     }
     updated["metadata"]["finalizers"] = kept;
@@ -245,7 +243,7 @@ void GarbageCollector::processOwner(const ObjectRef& ref) {
         throw;
       }
       json kept = json::array();
-      for (const auto& o : obj["metadata"].value("ownerReferences", json::array())) {
+      for (const auto& o : arrayAt(obj["metadata"], "ownerReferences")) {
         if (o.value("uid", "") != uid) kept.push_back(o);
       }
       obj["metadata"]["ownerReferences"] = kept;
@@ -265,7 +263,7 @@ void GarbageCollector::processOwner(const ObjectRef& ref) {
         throw;
       }
       bool blocks = false, owned = false;
-      for (const auto& o : obj["metadata"].value("ownerReferences", json::array())) {
+      for (const auto& o : arrayAt(obj["metadata"], "ownerReferences")) {
         if (o.value("uid", "") == uid) {
           owned = true;
           blocks = blocks || o.value("blockOwnerDeletion", false);

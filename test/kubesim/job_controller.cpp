@@ -1,4 +1,5 @@
 #include "test/kubesim/job_controller.h"
+#include "test/kubesim/cluster_json.h"
 
 #include <openssl/rand.h>
 
@@ -63,8 +64,8 @@ void setCount(json& status, const std::string& key, long value) {
 }
 
 bool podReady(const json& pod) {
-  const auto st = pod.value("status", json::object());
-  for (const auto& c : st.value("conditions", json::array())) {
+  const auto st = objectAt(pod, "status");
+  for (const auto& c : arrayAt(st, "conditions")) {
     if (c.value("type", "") == "Ready") return c.value("status", "") == "True";
   }
   return false;
@@ -121,12 +122,12 @@ bool defaultJob(json& job) {
 }
 
 json podForJob(const json& job, const std::string& suffix) {
-  const auto md = job.value("metadata", json::object());
-  const auto tmpl = job.value("spec", json::object()).value("template", json::object());
-  const auto tmd = tmpl.value("metadata", json::object());
+  const auto md = objectAt(job, "metadata");
+  const auto tmpl = objectAt(objectAt(job, "spec"), "template");
+  const auto tmd = objectAt(tmpl, "metadata");
   const std::string name = md.value("name", "");
   const std::string uid = md.value("uid", "");
-  json labels = tmd.value("labels", json::object());
+  json labels = objectAt(tmd, "labels");
   labels[kControllerUidLabel] = uid;
   labels[kLegacyControllerUidLabel] = uid;
   labels[kJobNameLabel] = name;
@@ -145,10 +146,8 @@ json podForJob(const json& job, const std::string& suffix) {
       !tmd["annotations"].empty()) {
     podMd["annotations"] = tmd["annotations"];
   }
-  return {{"apiVersion", "v1"},
-          {"kind", "Pod"},
-          {"metadata", podMd},
-          {"spec", tmpl.value("spec", json::object())}};
+  return {
+      {"apiVersion", "v1"}, {"kind", "Pod"}, {"metadata", podMd}, {"spec", objectAt(tmpl, "spec")}};
 }
 
 JobDecision decideJob(const json& jobIn, const std::vector<json>& pods, const JobTiming& t,
@@ -158,7 +157,7 @@ JobDecision decideJob(const json& jobIn, const std::vector<json>& pods, const Jo
   d.defaulted = defaultJob(job);
   if (d.defaulted) d.job = job;
   const json spec = job["spec"];
-  const json oldStatus = job.value("status", json::object());
+  const json oldStatus = objectAt(job, "status");
   json status = oldStatus.is_object() ? oldStatus : json::object();
   const std::string now = Clock::rfc3339(t.now);
   const double scale = t.timeScale > 0 ? t.timeScale : 1.0;
@@ -166,7 +165,7 @@ JobDecision decideJob(const json& jobIn, const std::vector<json>& pods, const Jo
   std::vector<const json*> active, terminating;
   long succeededPods = 0, failedPods = 0, ready = 0;
   for (const auto& p : pods) {
-    const std::string phase = p.value("status", json::object()).value("phase", "");
+    const std::string phase = objectAt(p, "status").value("phase", "");
     const bool deleting = p["metadata"].contains("deletionTimestamp") &&
                           !p["metadata"]["deletionTimestamp"].is_null();
     if (phase == "Succeeded") {
@@ -341,11 +340,11 @@ void JobController::enqueue(const std::string& ns, const std::string& name,
 }
 
 void JobController::onEvent(const StoreEvent& event) {
-  const auto md = event.object.value("metadata", json::object());
+  const auto md = objectAt(event.object, "metadata");
   if (event.resource == "jobs.batch") {
     enqueue(md.value("namespace", ""), md.value("name", ""));
   } else if (event.resource == "pods") {
-    for (const auto& ref : md.value("ownerReferences", json::array())) {
+    for (const auto& ref : arrayAt(md, "ownerReferences")) {
       if (ref.value("kind", "") == "Job" && ref.value("controller", false)) {
         enqueue(md.value("namespace", ""), ref.value("name", ""));
       }
@@ -371,7 +370,7 @@ void JobController::reconcile(const std::string& ns, const std::string& name) {
     }
     throw;
   }
-  const auto md = job.value("metadata", json::object());
+  const auto md = objectAt(job, "metadata");
   if (md.contains("deletionTimestamp") && !md["deletionTimestamp"].is_null()) return;
   const std::string uid = md.value("uid", "");
   Memory& mem = jobs_[key];
@@ -380,7 +379,7 @@ void JobController::reconcile(const std::string& ns, const std::string& name) {
   std::vector<json> pods;
   for (auto& p : store_.list("pods", ns, std::string(kControllerUidLabel) + "=" + uid)) {
     bool owned = false;
-    for (const auto& ref : p["metadata"].value("ownerReferences", json::array())) {
+    for (const auto& ref : arrayAt(p["metadata"], "ownerReferences")) {
       if (ref.value("uid", "") == uid && ref.value("controller", false)) owned = true;
     }
     if (owned) pods.push_back(std::move(p));
@@ -388,10 +387,10 @@ void JobController::reconcile(const std::string& ns, const std::string& name) {
   const double now = Clock::nowSeconds();
   JobTiming timing{now, mem.startedAt, mem.lastFailureAt, mem.finishedAt, clock_.scale()};
   {
-    long failedNow = intField(job.value("status", json::object()), "failed", 0);
+    long failedNow = intField(objectAt(job, "status"), "failed", 0);
     long failedPods = 0;
     for (const auto& p : pods) {
-      if (p.value("status", json::object()).value("phase", "") == "Failed") ++failedPods;
+      if (objectAt(p, "status").value("phase", "") == "Failed") ++failedPods;
     }
     failedNow = std::max(failedNow, failedPods);
     if (failedNow > mem.failedSeen) {

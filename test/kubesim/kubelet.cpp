@@ -1,4 +1,5 @@
 #include "test/kubesim/kubelet.h"
+#include "test/kubesim/cluster_json.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -72,13 +73,13 @@ struct PodFacts {
 
 PodFacts factsOf(const json& pod) {
   PodFacts f;
-  const auto md = pod.value("metadata", json::object());
-  const auto spec = pod.value("spec", json::object());
+  const auto md = objectAt(pod, "metadata");
+  const auto spec = objectAt(pod, "spec");
   f.ns = md.value("namespace", "");
   f.name = md.value("name", "");
   f.uid = md.value("uid", "");
   f.restartPolicy = spec.value("restartPolicy", "Always");
-  for (const auto& c : spec.value("containers", json::array())) {
+  for (const auto& c : arrayAt(spec, "containers")) {
     if (c.is_object()) f.containers.emplace_back(c.value("name", ""), c.value("image", ""));
   }
   return f;
@@ -116,11 +117,11 @@ void setPhase(json& pod, const std::string& phase) {
 }  // namespace
 
 double terminationGraceSeconds(const json& pod) {
-  const auto md = pod.value("metadata", json::object());
+  const auto md = objectAt(pod, "metadata");
   if (md.contains("deletionGracePeriodSeconds") && md["deletionGracePeriodSeconds"].is_number()) {
     return md["deletionGracePeriodSeconds"].get<double>();
   }
-  const auto spec = pod.value("spec", json::object());
+  const auto spec = objectAt(pod, "spec");
   if (spec.contains("terminationGracePeriodSeconds") &&
       spec["terminationGracePeriodSeconds"].is_number()) {
     return spec["terminationGracePeriodSeconds"].get<double>();
@@ -379,7 +380,7 @@ std::vector<PodStep> planPodLife(const json& pod, const ScenarioParse& parsed) {
     wait.apply = [f, b](json& p, const std::string&) {
       auto& cs = containerStatuses(p, f);
       for (std::size_t i = 0; i < cs.size(); ++i) {
-        cs[i]["lastState"] = {{"terminated", cs[i]["state"].value("terminated", json::object())}};
+        cs[i]["lastState"] = {{"terminated", objectAt(cs[i]["state"], "terminated")}};
         cs[i]["state"] = {
             {"waiting",
              {{"reason", "CrashLoopBackOff"},
@@ -442,10 +443,10 @@ std::vector<PodStep> planPodLife(const json& pod, const ScenarioParse& parsed) {
 std::vector<PodStep> planPodTermination(const json& pod, const Scenario& sc) {
   const PodFacts f = factsOf(pod);
   std::vector<PodStep> steps;
-  const auto status = pod.value("status", json::object());
+  const auto status = objectAt(pod, "status");
   const std::string phase = status.value("phase", "Pending");
   std::vector<std::string> running;
-  for (const auto& c : status.value("containerStatuses", json::array())) {
+  for (const auto& c : arrayAt(status, "containerStatuses")) {
     if (c.contains("state") && c["state"].contains("running"))
       running.push_back(c.value("name", ""));
   }
@@ -511,14 +512,14 @@ void Kubelet::scheduleReconcile(const std::string& ns, const std::string& name,
 
 void Kubelet::onEvent(const StoreEvent& event) {
   if (event.resource != "pods") return;
-  const auto md = event.object.value("metadata", json::object());
+  const auto md = objectAt(event.object, "metadata");
   scheduleReconcile(md.value("namespace", ""), md.value("name", ""),
                     std::chrono::steady_clock::now());
 }
 
 void Kubelet::resync() {
   for (const auto& pod : store_.list("pods", "")) {
-    const auto md = pod.value("metadata", json::object());
+    const auto md = objectAt(pod, "metadata");
     scheduleReconcile(md.value("namespace", ""), md.value("name", ""),
                       std::chrono::steady_clock::now());
   }
@@ -536,7 +537,7 @@ void Kubelet::reconcile(const std::string& ns, const std::string& name) {
     }
     throw;
   }
-  const auto md = pod.value("metadata", json::object());
+  const auto md = objectAt(pod, "metadata");
   const std::string uid = md.value("uid", "");
   auto it = pods_.find(key);
   if (it != pods_.end() && it->second.uid != uid) {
@@ -545,7 +546,7 @@ void Kubelet::reconcile(const std::string& ns, const std::string& name) {
   }
   const auto now = std::chrono::steady_clock::now();
   if (it == pods_.end()) {
-    const std::string phase = pod.value("status", json::object()).value("phase", "");
+    const std::string phase = objectAt(pod, "status").value("phase", "");
     Tracked t;
     t.uid = uid;
     auto parsed = scenarioForPod(pod);
@@ -593,7 +594,7 @@ void Kubelet::reconcile(const std::string& ns, const std::string& name) {
       json written = store_.update("pods", after);
       updated["metadata"] = written["metadata"];
     }
-    if (pod.value("status", json::object()) != updated["status"]) {
+    if (objectAt(pod, "status") != updated["status"]) {
       json written = store_.updateStatus("pods", updated);
       updated["metadata"] = written["metadata"];
     }

@@ -1,4 +1,5 @@
 #include "test/kubesim/rbac.h"
+#include "test/kubesim/cluster_json.h"
 
 #include <algorithm>
 
@@ -91,7 +92,7 @@ std::string describeSubject(const json& s, const std::string& bindingNs) {
 const json* findByName(const std::vector<json>& objects, const std::string& name,
                        const std::string& ns = "") {
   for (const auto& o : objects) {
-    const auto md = o.value("metadata", json::object());
+    const auto md = objectAt(o, "metadata");
     if (md.value("name", "") == name && (ns.empty() || md.value("namespace", "") == ns)) return &o;
   }
   return nullptr;
@@ -109,18 +110,18 @@ const json& builtinClusterAdmin() {
 }  // namespace
 
 bool ruleAllows(const json& rule, const RequestAttributes& r) {
-  if (!containsOrStar(rule.value("verbs", json::array()), r.verb)) return false;
+  if (!containsOrStar(arrayAt(rule, "verbs"), r.verb)) return false;
   if (!r.resourceRequest) {
-    return nonResourceMatches(rule.value("nonResourceURLs", json::array()), r.path);
+    return nonResourceMatches(arrayAt(rule, "nonResourceURLs"), r.path);
   }
-  if (!containsOrStar(rule.value("apiGroups", json::array()), r.apiGroup)) return false;
-  const json resources = rule.value("resources", json::array());
+  if (!containsOrStar(arrayAt(rule, "apiGroups"), r.apiGroup)) return false;
+  const json resources = arrayAt(rule, "resources");
   const std::string combined =
       r.subresource.empty() ? r.resource : r.resource + "/" + r.subresource;
   bool resourceOk = contains(resources, "*") || contains(resources, combined) ||
                     (!r.subresource.empty() && contains(resources, "*/" + r.subresource));
   if (!resourceOk) return false;
-  const json names = rule.value("resourceNames", json::array());
+  const json names = arrayAt(rule, "resourceNames");
   if (names.is_array() && !names.empty()) return contains(names, r.name);
   return true;
 }
@@ -161,20 +162,20 @@ RbacDecision evaluateRbac(const RbacPolicy& p, const RequestAttributes& r) {
     return role;
   };
   auto tryBinding = [&](const json& b, const std::string& bindingKind) {
-    const auto md = b.value("metadata", json::object());
+    const auto md = objectAt(b, "metadata");
     const std::string bns = md.value("namespace", "");
     std::optional<json> matched;
-    for (const auto& s : b.value("subjects", json::array())) {
+    for (const auto& s : arrayAt(b, "subjects")) {
       if (subjectMatches(s, r.user, bns)) {
         matched = s;
         break;
       }
     }
     if (!matched) return false;
-    const json roleRef = b.value("roleRef", json::object());
+    const json roleRef = objectAt(b, "roleRef");
     const json* role = rulesOf(roleRef, bns);
     if (!role) return false;
-    for (const auto& rule : role->value("rules", json::array())) {
+    for (const auto& rule : arrayAt(*role, "rules")) {
       if (ruleAllows(rule, r)) {
         std::string bindingName = md.value("name", "");
         if (!bns.empty()) bindingName += "/" + bns;
@@ -254,7 +255,7 @@ std::optional<std::string> RbacAuthorizer::deny(const RequestAttributes& request
 json reviewAccess(RbacAuthorizer* authorizer, const json& spec) {
   RequestAttributes r;
   r.user.name = spec.value("user", "");
-  for (const auto& g : spec.value("groups", json::array())) {
+  for (const auto& g : arrayAt(spec, "groups")) {
     if (g.is_string()) r.user.groups.push_back(g.get<std::string>());
   }
   if (spec.contains("resourceAttributes") && spec["resourceAttributes"].is_object()) {

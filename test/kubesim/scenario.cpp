@@ -1,5 +1,7 @@
 #include "test/kubesim/scenario.h"
 
+#include "test/kubesim/cluster_json.h"
+
 #include <cctype>
 #include <cstdlib>
 
@@ -188,14 +190,14 @@ std::optional<Scenario> scenarioFromImage(const std::string& image) {
 }
 
 ScenarioParse scenarioForPod(const nlohmann::json& pod) {
-  const auto metadata = pod.value("metadata", nlohmann::json::object());
-  const auto annotations = metadata.value("annotations", nlohmann::json::object());
+  const auto metadata = objectAt(pod, "metadata");
+  const auto annotations = objectAt(metadata, "annotations");
   if (annotations.is_object() && annotations.contains(kScenarioAnnotation) &&
       annotations[kScenarioAnnotation].is_string()) {
     return parseScenario(annotations[kScenarioAnnotation].get<std::string>());
   }
-  const auto spec = pod.value("spec", nlohmann::json::object());
-  const auto containers = spec.value("containers", nlohmann::json::array());
+  const auto spec = objectAt(pod, "spec");
+  const auto containers = arrayAt(spec, "containers");
   if (containers.is_array() && !containers.empty() && containers[0].is_object()) {
     std::string image = containers[0].value("image", "");
     if (auto sc = scenarioFromImage(image)) return ScenarioParse{sc, ""};

@@ -1,0 +1,549 @@
+// The simulated cluster seen through kubectl: Jobs and their pods play each scenario, the garbage
+// collector follows ownerReferences, RBAC allows and denies per rules, faults reach clients.
+#include <catch2/catch.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include "test/kubesim/cluster.h"
+#include "test/kubesim/simulator.h"
+#include "test/support/process.h"
+
+using nlohmann::json;
+using testsupport::waitFor;
+
+namespace {
+
+constexpr double kTimeScale = 0.05;
+
+struct Cluster {
+  explicit Cluster(bool rbac = false)
+      : sim([&] {
+          kubesim::SimulatorOptions o;
+          o.timeScale = kTimeScale;
+          o.rbac = rbac;
+          return o;
+        }()) {
+    sim.start();
+    kubeconfig = sim.writeKubeconfig(dir.file("kubeconfig"));
+  }
+  testsupport::ProcessResult kubectl(const std::vector<std::string>& args,
+                                     const std::string& input = "") {
+    return testsupport::kubectl(kubeconfig, args, input);
+  }
+  testsupport::ProcessResult as(const std::string& user, const std::vector<std::string>& args) {
+    auto path = dir.file(std::to_string(std::hash<std::string>{}(user)) + ".kubeconfig");
+    sim.writeKubeconfig(path, user);
+    return testsupport::kubectl(path, args);
+  }
+  void apply(const std::string& yaml) {
+    auto r = kubectl({"apply", "-f", "-"}, yaml);
+    INFO(r.err);
+    REQUIRE(r.exitCode == 0);
+  }
+  json get(const std::vector<std::string>& args) {
+    std::vector<std::string> a = {"get"};
+    a.insert(a.end(), args.begin(), args.end());
+    a.push_back("-o");
+    a.push_back("json");
+    auto r = kubectl(a);
+    if (r.exitCode != 0) return json();
+    return json::parse(r.out, nullptr, false);
+  }
+  // Events about one object, oldest first, as "Reason: message".
+  std::vector<std::string> events(const std::string& ns, const std::string& name) {
+    auto list = get({"events", "-n", ns, "--field-selector", "involvedObject.name=" + name});
+    std::vector<json> items;
+    if (list.is_object()) {
+      for (auto& e : list["items"]) {
+        if (e["involvedObject"].value("name", "") == name) items.push_back(e);
+      }
+    }
+    auto rv = [](const json& e) {
+      return std::stoll(e["metadata"].value("resourceVersion", std::string("0")));
+    };
+    std::stable_sort(items.begin(), items.end(),
+                     [&](const json& a, const json& b) { return rv(a) < rv(b); });
+    std::vector<std::string> out;
+    for (auto& e : items) out.push_back(e.value("reason", "") + ": " + e.value("message", ""));
+    return out;
+  }
+  bool hasEvent(const std::string& ns, const std::string& name, const std::string& prefix) {
+    for (const auto& e : events(ns, name)) {
+      if (e.rfind(prefix, 0) == 0) return true;
+    }
+    return false;
+  }
+  json jobPod(const std::string& ns, const std::string& job) {
+    auto pods = get({"pods", "-n", ns, "-l", "job-name=" + job});
+    if (!pods.is_object() || pods["items"].empty()) return json();
+    return pods["items"].back();
+  }
+
+  testsupport::TempDir dir;
+  kubesim::Simulator sim;
+  std::string kubeconfig;
+};
+
+std::string jobYaml(const std::string& name, const std::string& scenario,
+                    const std::string& extraSpec = "", const std::string& image = "busybox") {
+  std::string y = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: " + name +
+                  "\n  namespace: default\nspec:\n  backoffLimit: 0\n" + extraSpec +
+                  "  template:\n    metadata:\n";
+  if (!scenario.empty()) {
+    y += "      annotations:\n        kubesim.io/scenario: '" + scenario + "'\n";
+  } else {
+    y += "      labels: {app: x}\n";
+  }
+  y += "    spec:\n      restartPolicy: Never\n      containers:\n      - name: main\n        "
+       "image: " +
+       image + "\n";
+  return y;
+}
+
+const json* condition(const json& obj, const std::string& type) {
+  if (!obj.is_object() || !obj.contains("status") || !obj["status"].is_object()) return nullptr;
+  const json& status = obj["status"];
+  if (!status.contains("conditions") || !status["conditions"].is_array()) return nullptr;
+  for (const auto& c : status["conditions"]) {
+    if (c.value("type", "") == type) return &c;
+  }
+  return nullptr;
+}
+
+bool conditionIs(const json& obj, const std::string& type, const std::string& status = "True") {
+  const json* c = condition(obj, type);
+  return c && c->value("status", "") == status;
+}
+
+}  // namespace
+
+TEST_CASE("cluster: a Job's pod runs to success with the status and Events of a real cluster") {
+  Cluster c;
+  c.apply(jobYaml("ok", "run 2s; log \"hello from kubesim\""));
+  json job;
+  REQUIRE(waitFor([&] {
+    job = c.get({"job", "ok"});
+    return conditionIs(job, "Complete");
+  }));
+  const auto& st = job["status"];
+  CHECK(st["succeeded"] == 1);
+  CHECK_FALSE(st.contains("active"));
+  CHECK(st.contains("startTime"));
+  CHECK(st.contains("completionTime"));
+  CHECK(conditionIs(job, "SuccessCriteriaMet"));
+  CHECK((*condition(job, "Complete"))["reason"] == "CompletionsReached");
+
+  json pod = c.jobPod("default", "ok");
+  REQUIRE(pod.is_object());
+  const std::string podName = pod["metadata"]["name"];
+  CHECK(podName.rfind("ok-", 0) == 0);
+  CHECK(podName.size() == 8);
+  CHECK(pod["metadata"]["labels"]["batch.kubernetes.io/job-name"] == "ok");
+  CHECK(pod["metadata"]["labels"]["controller-uid"] == job["metadata"]["uid"]);
+  CHECK(pod["metadata"]["ownerReferences"][0]["uid"] == job["metadata"]["uid"]);
+  CHECK(pod["spec"]["nodeName"] == "kubesim-node");
+  CHECK(pod["status"]["phase"] == "Succeeded");
+  const auto& term = pod["status"]["containerStatuses"][0]["state"]["terminated"];
+  CHECK(term["exitCode"] == 0);
+  CHECK(term["reason"] == "Completed");
+
+  auto podEvents = c.events("default", podName);
+  std::vector<std::string> reasons;
+  for (const auto& e : podEvents) reasons.push_back(e.substr(0, e.find(':')));
+  CHECK(reasons ==
+        std::vector<std::string>{"Scheduled", "Pulling", "Pulled", "Created", "Started"});
+  CHECK(c.hasEvent("default", "ok", "SuccessfulCreate: Created pod: " + podName));
+  CHECK(c.hasEvent("default", "ok", "Completed: Job completed"));
+
+  auto logs = c.kubectl({"logs", "job/ok"});
+  CHECK(logs.exitCode == 0);
+  CHECK(logs.out == "hello from kubesim\n");
+}
+
+TEST_CASE("cluster: exit codes chosen by image; backoffLimit retries, then BackoffLimitExceeded") {
+  Cluster c;
+  c.apply(jobYaml("fails", "", "  backoffLimit: 1\n", "kubesim/exit:3"));
+  json job;
+  REQUIRE(waitFor([&] {
+    job = c.get({"job", "fails"});
+    return conditionIs(job, "Failed");
+  }));
+  CHECK(job["status"]["failed"] == 2);
+  CHECK(conditionIs(job, "FailureTarget"));
+  CHECK((*condition(job, "Failed"))["reason"] == "BackoffLimitExceeded");
+  CHECK((*condition(job, "Failed"))["message"] == "Job has reached the specified backoff limit");
+  auto pods = c.get({"pods", "-l", "job-name=fails"});
+  REQUIRE(pods["items"].size() == 2);
+  for (const auto& p : pods["items"]) {
+    CHECK(p["status"]["phase"] == "Failed");
+    CHECK(p["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 3);
+    CHECK(p["status"]["containerStatuses"][0]["state"]["terminated"]["reason"] == "Error");
+  }
+  CHECK(c.hasEvent("default", "fails",
+                   "BackoffLimitExceeded: Job has reached the specified backoff limit"));
+}
+
+TEST_CASE("cluster: an unschedulable pod never runs; activeDeadlineSeconds ends the Job") {
+  Cluster c;
+  c.apply(jobYaml("stuck", "unschedulable", "  activeDeadlineSeconds: 40\n"));
+  json pod;
+  REQUIRE(waitFor([&] {
+    pod = c.jobPod("default", "stuck");
+    return conditionIs(pod, "PodScheduled", "False");
+  }));
+  CHECK((*condition(pod, "PodScheduled"))["reason"] == "Unschedulable");
+  CHECK(pod["status"]["phase"] == "Pending");
+  const std::string podName = pod["metadata"]["name"];
+  REQUIRE(waitFor(
+      [&] { return c.hasEvent("default", podName, "FailedScheduling: 0/1 nodes are available"); }));
+
+  json job;
+  REQUIRE(waitFor([&] {
+    job = c.get({"job", "stuck"});
+    return conditionIs(job, "Failed");
+  }));
+  CHECK((*condition(job, "Failed"))["reason"] == "DeadlineExceeded");
+  CHECK(c.hasEvent("default", "stuck", "SuccessfulDelete: Deleted pod: " + podName));
+  CHECK(c.hasEvent("default", "stuck",
+                   "DeadlineExceeded: Job was active longer than specified deadline"));
+  CHECK(waitFor([&] { return c.jobPod("default", "stuck").is_null(); }));
+}
+
+TEST_CASE("cluster: image pull failure, OOM and eviction show as a real kubelet shows them") {
+  Cluster c;
+  c.apply(jobYaml("pull", "", "", "kubesim/image-pull-fail"));
+  c.apply(jobYaml("oom", "run 1s; oom"));
+  c.apply(jobYaml("evicted", "run 1h; evict after 1s"));
+  json pod;
+  REQUIRE(waitFor([&] {
+    pod = c.jobPod("default", "pull");
+    return pod.is_object() && pod["status"].contains("containerStatuses") &&
+           pod["status"]["containerStatuses"][0]["state"]
+                   .value("waiting", json::object())
+                   .value("reason", "") == "ImagePullBackOff";
+  }));
+  const std::string pullPod = pod["metadata"]["name"];
+  CHECK(c.hasEvent("default", pullPod, "Failed: Failed to pull image \"kubesim/image-pull-fail\""));
+  CHECK(c.hasEvent("default", pullPod, "Failed: Error: ErrImagePull"));
+  CHECK(c.hasEvent("default", pullPod,
+                   "BackOff: Back-off pulling image \"kubesim/image-pull-fail\""));
+  CHECK(c.hasEvent("default", pullPod, "Failed: Error: ImagePullBackOff"));
+
+  REQUIRE(waitFor([&] { return conditionIs(c.get({"job", "oom"}), "Failed"); }));
+  pod = c.jobPod("default", "oom");
+  CHECK(pod["status"]["containerStatuses"][0]["state"]["terminated"]["reason"] == "OOMKilled");
+  CHECK(pod["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 137);
+
+  REQUIRE(waitFor([&] { return conditionIs(c.get({"job", "evicted"}), "Failed"); }));
+  pod = c.jobPod("default", "evicted");
+  CHECK(pod["status"]["phase"] == "Failed");
+  CHECK(pod["status"]["reason"] == "Evicted");
+  CHECK_FALSE(pod["status"]["containerStatuses"][0]["state"].contains("terminated"));
+  CHECK(c.hasEvent("default", pod["metadata"]["name"],
+                   "Evicted: The node was low on resource: memory."));
+}
+
+TEST_CASE("cluster: deleting a pod honours the grace period and SIGTERM handling") {
+  Cluster c;
+  std::mutex mu;
+  std::vector<json> seen;
+  int sub = c.sim.store().subscribe([&](const kubesim::StoreEvent& e) {
+    if (e.resource != "pods") return;
+    std::lock_guard lock(mu);
+    seen.push_back(e.object);
+  });
+  // Ignores SIGTERM for 5s (0.25s real) within a 60s grace period (3s real): exits 143 on its own.
+  c.apply(jobYaml("term", "ignore-sigterm 5s; run 1h"));
+  json pod;
+  REQUIRE(waitFor([&] {
+    pod = c.jobPod("default", "term");
+    return pod.is_object() && pod["status"].value("phase", "") == "Running";
+  }));
+  const std::string name = pod["metadata"]["name"];
+  auto del = c.kubectl({"delete", "pod", name, "--grace-period=60", "--wait=false"});
+  REQUIRE(del.exitCode == 0);
+  json terminating = c.get({"pod", name});
+  if (terminating.is_object()) CHECK(terminating["metadata"].contains("deletionTimestamp"));
+  REQUIRE(waitFor([&] { return c.get({"pod", name}).is_null(); }));
+  CHECK(c.hasEvent("default", name, "Killing: Stopping container main"));
+  c.sim.store().unsubscribe(sub);
+  std::lock_guard lock(mu);
+  bool exited143 = false;
+  for (const auto& p : seen) {
+    if (p["metadata"].value("name", "") != name || !p.contains("status")) continue;
+    for (const auto& cs : p["status"].value("containerStatuses", json::array())) {
+      if (cs["state"].contains("terminated") && cs["state"]["terminated"]["exitCode"] == 143)
+        exited143 = true;
+    }
+  }
+  CHECK(exited143);
+}
+
+namespace {
+
+const char* kWidgetCrd = R"(apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-preserve-unknown-fields: true
+)";
+
+// A Widget owning a long-running Job; returns the widget's uid.
+std::string ownedJob(Cluster& c, const std::string& name) {
+  c.apply("apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: " + name +
+          "\n  namespace: default\n");
+  std::string uid = c.get({"widget", name})["metadata"]["uid"];
+  std::string job = jobYaml(name, "run 1h");
+  job.replace(
+      job.find("  namespace: default\n"), 21,
+      "  namespace: default\n  ownerReferences:\n  - apiVersion: example.com/v1\n    kind: Widget\n"
+      "    name: " +
+          name + "\n    uid: " + uid + "\n    controller: true\n    blockOwnerDeletion: true\n");
+  c.apply(job);
+  REQUIRE(waitFor([&] {
+    auto p = c.jobPod("default", name);
+    return p.is_object() && p["status"].value("phase", "") == "Running";
+  }));
+  return uid;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "cluster: garbage collection of a Job owned by a custom resource, per propagation policy") {
+  Cluster c;
+  c.apply(kWidgetCrd);
+  REQUIRE(waitFor([&] { return c.kubectl({"get", "widgets"}).exitCode == 0; }));
+
+  SECTION("Background") {
+    ownedJob(c, "bg");
+    REQUIRE(c.kubectl({"delete", "widget", "bg", "--cascade=background"}).exitCode == 0);
+    CHECK(waitFor([&] { return c.get({"job", "bg"}).is_null(); }));
+    CHECK(waitFor([&] { return c.jobPod("default", "bg").is_null(); }));
+  }
+  SECTION("Foreground: the owner goes last") {
+    std::mutex mu;
+    std::vector<std::string> deleted;
+    int sub = c.sim.store().subscribe([&](const kubesim::StoreEvent& e) {
+      if (e.type != kubesim::StoreEvent::Type::Deleted || e.resource == "events") return;
+      std::lock_guard lock(mu);
+      deleted.push_back(e.resource);
+    });
+    ownedJob(c, "fg");
+    REQUIRE(
+        c.kubectl({"delete", "widget", "fg", "--cascade=foreground", "--wait=false"}).exitCode ==
+        0);
+    json w = c.get({"widget", "fg"});
+    if (w.is_object()) {
+      auto f = w["metadata"].value("finalizers", json::array());
+      CHECK(std::find(f.begin(), f.end(), "foregroundDeletion") != f.end());
+    }
+    REQUIRE(waitFor([&] { return c.get({"widget", "fg"}).is_null(); }));
+    CHECK(c.get({"job", "fg"}).is_null());
+    CHECK(c.jobPod("default", "fg").is_null());
+    c.sim.store().unsubscribe(sub);
+    std::lock_guard lock(mu);
+    CHECK(deleted == std::vector<std::string>{"pods", "jobs.batch", "widgets.example.com"});
+  }
+  SECTION("Orphan") {
+    ownedJob(c, "orph");
+    REQUIRE(c.kubectl({"delete", "widget", "orph", "--cascade=orphan"}).exitCode == 0);
+    REQUIRE(waitFor([&] { return c.get({"widget", "orph"}).is_null(); }));
+    json job = c.get({"job", "orph"});
+    REQUIRE(job.is_object());
+    CHECK(job["metadata"].value("ownerReferences", json::array()).empty());
+    CHECK(c.jobPod("default", "orph").is_object());
+  }
+  SECTION("a dependent whose owner never existed is collected") {
+    std::string job = jobYaml("dangling", "run 1h");
+    job.replace(job.find("  namespace: default\n"), 21,
+                "  namespace: default\n  ownerReferences:\n  - apiVersion: example.com/v1\n    "
+                "kind: Widget\n"
+                "    name: ghost\n    uid: 00000000-0000-0000-0000-000000000000\n");
+    c.apply(job);
+    CHECK(waitFor([&] { return c.get({"job", "dangling"}).is_null(); }));
+  }
+}
+
+TEST_CASE("cluster: ttlSecondsAfterFinished removes the Job and its pod") {
+  Cluster c;
+  c.apply(jobYaml("ttl", "run 1s", "  ttlSecondsAfterFinished: 20\n"));
+  REQUIRE(waitFor([&] { return conditionIs(c.get({"job", "ttl"}), "Complete"); }));
+  CHECK(waitFor([&] { return c.get({"job", "ttl"}).is_null(); }));
+  CHECK(waitFor([&] { return c.jobPod("default", "ttl").is_null(); }));
+}
+
+TEST_CASE("cluster: RBAC allows and denies exactly per Roles and bindings") {
+  Cluster c(true);
+  c.apply(R"(apiVersion: v1
+kind: Namespace
+metadata: {name: data}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: runner, namespace: data}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: jobs, namespace: data}
+rules:
+- apiGroups: [batch]
+  resources: [jobs]
+  verbs: [get, list, create]
+- apiGroups: [batch]
+  resources: [jobs/status]
+  verbs: [get]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: jobs, namespace: data}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: jobs}
+subjects:
+- {kind: ServiceAccount, name: runner, namespace: data}
+)");
+  const std::string sa = "system:serviceaccount:data:runner";
+  auto ok = c.as(sa, {"get", "jobs", "-n", "data"});
+  INFO(ok.err);
+  CHECK(ok.exitCode == 0);
+
+  auto pods = c.as(sa, {"get", "pods", "-n", "data"});
+  CHECK(pods.exitCode != 0);
+  CHECK(pods.err.find("pods is forbidden: User \"system:serviceaccount:data:runner\" cannot list "
+                      "resource \"pods\" in API group \"\" in the namespace \"data\"") !=
+        std::string::npos);
+
+  auto other = c.as(sa, {"get", "job", "x", "-n", "default"});
+  CHECK(other.err.find("jobs.batch \"x\" is forbidden: User \"system:serviceaccount:data:runner\" "
+                       "cannot get resource \"jobs\" in API group \"batch\" in the namespace "
+                       "\"default\"") != std::string::npos);
+
+  auto ns = c.as(sa, {"get", "namespace", "kube-system"});
+  CHECK(ns.err.find("namespaces \"kube-system\" is forbidden: User "
+                    "\"system:serviceaccount:data:runner\" cannot get resource \"namespaces\" in "
+                    "API group \"\" at the cluster scope") != std::string::npos);
+
+  auto del = c.as(sa, {"delete", "job", "x", "-n", "data"});
+  CHECK(del.err.find("cannot delete resource \"jobs\"") != std::string::npos);
+
+  // The admin endpoint's review agrees, and an added ClusterRoleBinding widens access at once.
+  auto review = c.sim.cluster()->reviewAccess(
+      {{"user", sa},
+       {"groups",
+        {"system:serviceaccounts", "system:serviceaccounts:data", "system:authenticated"}},
+       {"resourceAttributes",
+        {{"verb", "get"},
+         {"group", "batch"},
+         {"resource", "jobs"},
+         {"subresource", "status"},
+         {"namespace", "data"},
+         {"name", "x"}}}});
+  CHECK(review["allowed"] == true);
+  c.apply(R"(apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: view-pods}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: pod-reader}
+subjects:
+- {kind: Group, name: "system:serviceaccounts:data"}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: pod-reader}
+rules:
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [list]
+)");
+  CHECK(c.as(sa, {"get", "pods", "-n", "data"}).exitCode == 0);
+  CHECK(c.as(sa, {"get", "pods", "-A"}).exitCode == 0);
+}
+
+TEST_CASE("cluster: faults injected through the admin endpoint reach kubectl") {
+  Cluster c;
+  auto admin = [&](const std::string& path, const std::string& body) {
+    std::ofstream(c.dir.file("body.json")) << body;
+    return c.kubectl({"create", "--raw", path, "-f", c.dir.file("body.json")});
+  };
+
+  SECTION("500 on a resource") {
+    REQUIRE(admin("/kubesim/faults", R"({"verb":"list","resource":"jobs","code":500,"count":1})")
+                .exitCode == 0);
+    auto r = c.kubectl({"get", "jobs"});
+    CHECK(r.exitCode != 0);
+    CHECK(r.err.find("InternalError") != std::string::npos);
+    CHECK(c.kubectl({"get", "jobs"}).exitCode == 0);  // count 1: used up
+  }
+  SECTION("429 with Retry-After: kubectl retries and succeeds") {
+    REQUIRE(
+        admin(
+            "/kubesim/faults",
+            R"({"verb":"list","resource":"configmaps","code":429,"count":2,"retryAfterSeconds":1})")
+            .exitCode == 0);
+    auto r = c.kubectl({"get", "configmaps"});
+    CHECK(r.exitCode == 0);
+    CHECK(c.sim.requestLog().count("list", "configmaps", 429) == 2);
+  }
+  SECTION("503 on a fraction, then cleared") {
+    REQUIRE(
+        admin("/kubesim/faults", R"({"resource":"secrets","code":503,"fraction":1.0})").exitCode ==
+        0);
+    auto r = c.kubectl({"get", "secrets"});
+    CHECK(r.exitCode != 0);
+    CHECK(r.err.find("ServiceUnavailable") != std::string::npos);
+    CHECK(c.kubectl({"delete", "--raw", "/kubesim/faults"}).exitCode == 0);
+    CHECK(c.kubectl({"get", "secrets"}).exitCode == 0);
+  }
+  SECTION("the next watch gets 410 Expired") {
+    REQUIRE(admin("/kubesim/watches/expire-next", "{}").exitCode == 0);
+    auto r = testsupport::runProcess(
+        {"kubectl", "--kubeconfig", c.kubeconfig, "get", "pods", "--watch", "--request-timeout=5s"},
+        {}, "", std::chrono::seconds(10));
+    CHECK(r.exitCode != 0);
+    CHECK(c.sim.requestLog().count("watch", "pods", 410) == 1);
+  }
+  SECTION("closing every watch ends an open kubectl watch") {
+    testsupport::ProcessResult watch;
+    std::atomic<bool> done{false};
+    std::thread t([&] {
+      watch = testsupport::runProcess(
+          {"kubectl", "--kubeconfig", c.kubeconfig, "get", "pods", "--watch"}, {}, "",
+          std::chrono::seconds(30));
+      done = true;
+    });
+    // The watch may not be open yet when the first close arrives: close until kubectl returns.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!done && std::chrono::steady_clock::now() < deadline) {
+      admin("/kubesim/watches/close", "{}");
+      waitFor([&] { return done.load(); }, std::chrono::milliseconds(500));
+    }
+    t.join();
+    CHECK(done);
+    CHECK_FALSE(watch.timedOut);
+  }
+  SECTION("an outage: requests hang until it ends") {
+    REQUIRE(admin("/kubesim/outage", R"({"seconds":2})").exitCode == 0);
+    auto r = c.kubectl({"get", "pods", "--request-timeout=500ms"});
+    CHECK(r.exitCode != 0);
+    CHECK(waitFor(
+        [&] {
+          return c.kubectl({"get", "pods", "--request-timeout=5s"}).exitCode == 0;
+        },
+        std::chrono::seconds(10)));
+  }
+}
