@@ -152,7 +152,7 @@ TEST_CASE("unset placeholders with no default remove their key") {
   CHECK_FALSE(job.at("metadata").contains("generateName"));
 }
 
-TEST_CASE("a string command is split like a shell; a bad one names spec.command") {
+TEST_CASE("a string command is split like a shell, a bad one names spec.command") {
   json job = render(flowRun({{"command", "sh -c 'echo \"hello world\"' --flag=a\\ b"}}));
   CHECK(container(job).at("args") == json({"sh", "-c", "echo \"hello world\"", "--flag=a b"}));
   auto e = renderError(flowRun({{"command", "python -c 'print(1)"}}));
@@ -182,7 +182,7 @@ TEST_CASE("Prefect docs memory example: embedded and typed placeholders, schema 
   CHECK(container(job).at("resources").at("requests").at("memory") == "Mi");
 }
 
-TEST_CASE("typed vs interpolated placeholders; objects and lists keep their type") {
+TEST_CASE("typed vs interpolated placeholders, objects and lists keep their type") {
   json t = customTemplate(
       [](json& m) {
         json& pod = m["spec"]["template"]["spec"];
@@ -235,7 +235,7 @@ TEST_CASE("placeholders Prefect resolves through its API, or undeclared ones, ar
   CHECK_THAT(renderError(flowRun(), t).message, Catch::Contains("Prefect API"));
 }
 
-TEST_CASE("env: map becomes a list; template list entries are kept; FlowRun entries win") {
+TEST_CASE("env: map becomes a list, template list entries are kept, FlowRun entries win") {
   json t = customTemplate([](json& m) {
     m["spec"]["template"]["spec"]["containers"][0]["env"] = {
         {{"name", "DB_PASSWORD"},
@@ -253,7 +253,7 @@ TEST_CASE("env: map becomes a list; template list entries are kept; FlowRun entr
                {"valueFrom", {{"secretKeyRef", {{"name", "db"}, {"key", "password"}}}}}}}));
 }
 
-TEST_CASE("env: the template's default env merges with spec.env; null removes a name") {
+TEST_CASE("env: the template's default env merges with spec.env, null removes a name") {
   json t = defaultBaseJobTemplate();
   t["variables"]["properties"]["env"]["default"] = {{"PREFECT_API_URL", "http://prefect:4200/api"},
                                                     {"EXTRA", "1"}};
@@ -284,7 +284,7 @@ TEST_CASE("PREFECT__FLOW_RUN_ID and prefect.io labels from spec.flowRunId and fl
   CHECK(container(job).at("env") == json({{{"name", "PREFECT__FLOW_RUN_ID"}, {"value", "b"}}}));
 }
 
-TEST_CASE("labels: spec.labels slugged onto the Job and the pod; operator labels win") {
+TEST_CASE("labels: spec.labels slugged onto the Job and the pod, operator labels win") {
   json job = render(flowRun({{"labels",
                               {{"team", "data"},
                                {"My Team", "data science"},
@@ -380,7 +380,7 @@ TEST_CASE("image: the FlowRun's wins, else the template's, else the Prefect imag
         "prefecthq/prefect:3-latest");
 }
 
-TEST_CASE("args: a template's own args are kept (a string split); else the command") {
+TEST_CASE("args: a template's own args are kept (a string split), else the command") {
   json t = customTemplate(
       [](json& m) { m["spec"]["template"]["spec"]["containers"][0]["args"] = "run --fast 'x y'"; });
   CHECK(container(*renderJob(flowRun({{"command", "ignored"}}), t).job).at("args") ==
@@ -393,7 +393,7 @@ TEST_CASE("args: a template's own args are kept (a string split); else the comma
         json({"prefect", "flow-run", "execute"}));
 }
 
-TEST_CASE("apiKeySecretRef: PREFECT_API_KEY comes from the Secret; a literal is reported") {
+TEST_CASE("apiKeySecretRef: PREFECT_API_KEY comes from the Secret, a literal is reported") {
   RenderOptions options;
   options.apiKeySecretRef = std::make_pair(std::string("prefect-api-key"), std::string("key"));
   const json secretEnv = {
