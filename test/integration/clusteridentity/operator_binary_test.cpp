@@ -98,7 +98,7 @@ TEST_CASE("binary: identity within a second of startup, stable across 10 restart
 
   for (int restart = 1; restart <= 10; ++restart) {
     // Change the spec while the operator is down, so each run provably reconciles.
-    const std::string ns = restart % 2 ? "[prefect]" : "[prefect, data]";
+    const std::string ns = restart % 2 ? R"(["prefect"])" : R"(["prefect", "data"])";
     REQUIRE(env.kubectl({"patch", "cid", "cluster", "--type", "merge", "-p",
                          "{\"spec\":{\"publish\":{\"namespaces\":" + ns + "}}}"})
                 .exitCode == 0);
