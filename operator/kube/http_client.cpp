@@ -423,7 +423,8 @@ class HttpClient : public Client {
              {"code", std::to_string(code)},
              {"delayMs", std::to_string(wait.count())}});
       } else {
-        bool retryable = r.idempotent || !sent;
+        // A certificate that fails verification will fail the same way again.
+        bool retryable = (r.idempotent || !sent) && res.error().reason != "TLSError";
         if (!retryable || attempt >= options_.maxRetries) return res.error();
         wait = backoff.next();
         log(LogLevel::Debug, "retrying request after a connection failure",

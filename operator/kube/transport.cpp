@@ -188,6 +188,11 @@ void setKeepAlive(tcp::socket& s) {
 
 ApiError ioError(const std::string& what, const beast::error_code& ec) {
   if (ec == beast::error::timeout) return ApiError::transport("Timeout", what + ": timed out");
+  // TLS 1.3 servers reject a missing or bad client certificate after the handshake, with an
+  // alert that surfaces on the first read.
+  if (ec.category() == asio::error::get_ssl_category()) {
+    return ApiError::transport("TLSError", what + ": " + ec.message());
+  }
   return ApiError::transport("ConnectionFailed", what + ": " + ec.message());
 }
 
