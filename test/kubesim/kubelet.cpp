@@ -552,13 +552,27 @@ void Kubelet::reconcile(const std::string& ns, const std::string& name) {
     auto parsed = scenarioForPod(pod);
     t.scenario = parsed.scenario.value_or(Scenario{});
     t.started = now;
-    // A pod already finished (or half-played before a restart) is not replayed from scratch.
-    if (phase == "Succeeded" || phase == "Failed") {
-      t.next = 0;
-    } else if (!phase.empty() && phase != "Pending") {
-      t.next = 0;
-      t.steps = {};
-    } else {
+    // A pod already finished is left alone. A pod found running (kubesim restarted with
+    // --data-dir) keeps running: its plan resumes at the first container start, so the
+    // container runs its whole run time again from now and then exits as its scenario says.
+    if (phase == "Running") {
+      t.steps = planPodLife(pod, parsed);
+      std::size_t firstStart = t.steps.size();
+      for (std::size_t i = 0; i < t.steps.size(); ++i) {
+        bool starts = false;
+        for (const auto& e : t.steps[i].events) starts = starts || e.event.reason == "Started";
+        if (starts) {
+          firstStart = i;
+          break;
+        }
+      }
+      if (firstStart < t.steps.size()) {
+        t.next = firstStart + 1;
+        t.started = now - clock_.scaled(t.steps[firstStart].at);
+      } else {
+        t.steps.clear();
+      }
+    } else if (phase.empty() || phase == "Pending") {
       t.steps = planPodLife(pod, parsed);
     }
     it = pods_.emplace(key, std::move(t)).first;

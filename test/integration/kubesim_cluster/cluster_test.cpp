@@ -554,3 +554,39 @@ TEST_CASE("cluster: faults injected through the admin endpoint reach kubectl") {
         std::chrono::seconds(10)));
   }
 }
+
+TEST_CASE(
+    "cluster: after a restart with the same data a running pod runs on and its Job completes") {
+  testsupport::TempDir dir;
+  kubesim::SimulatorOptions o;
+  o.timeScale = kTimeScale;
+  o.dataDir = dir.file("data");
+  std::string kubeconfig;
+  {
+    kubesim::Simulator first(o);
+    first.start();
+    kubeconfig = first.writeKubeconfig(dir.file("kubeconfig"));
+    auto r = testsupport::kubectl(kubeconfig, {"apply", "-f", "-"}, jobYaml("long", "run 60s"));
+    REQUIRE(r.exitCode == 0);
+    REQUIRE(waitFor([&] {
+      for (const auto& p : first.store().list("pods", "default")) {
+        if (p["status"].value("phase", "") == "Running") return true;
+      }
+      return false;
+    }));
+    first.stop();
+  }
+  kubesim::Simulator second(o);
+  second.start();
+  kubeconfig = second.writeKubeconfig(dir.file("kubeconfig"));
+  auto pods = second.store().list("pods", "default");
+  REQUIRE(pods.size() == 1);
+  CHECK(pods[0]["status"]["phase"] == "Running");
+  CHECK(waitFor(
+      [&] {
+        auto r = testsupport::kubectl(kubeconfig, {"get", "job", "long", "-o", "json"});
+        auto job = json::parse(r.out, nullptr, false);
+        return conditionIs(job, "Complete");
+      },
+      std::chrono::seconds(30)));
+}
