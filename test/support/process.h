@@ -24,6 +24,30 @@ ProcessResult runProcess(const std::vector<std::string>& argv,
 ProcessResult kubectl(const std::string& kubeconfig, const std::vector<std::string>& args,
                       const std::string& input = "");
 
+// A program running in the background (an operator replica, kubesim) whose output goes to a file.
+// The destructor kills it (SIGKILL) if it still runs.
+class BackgroundProcess {
+ public:
+  BackgroundProcess(const std::vector<std::string>& argv, const std::string& logFile,
+                    const std::map<std::string, std::string>& env = {});
+  ~BackgroundProcess();
+  BackgroundProcess(const BackgroundProcess&) = delete;
+  BackgroundProcess& operator=(const BackgroundProcess&) = delete;
+
+  int pid() const { return pid_; }
+  bool running();
+  void signal(int sig);
+  // Waits for the exit; returns the exit code, 128+signal when killed, -1 on timeout.
+  int wait(std::chrono::milliseconds deadline = std::chrono::seconds(30));
+  std::string log() const;  // everything written so far
+
+ private:
+  int pid_ = -1;
+  bool reaped_ = false;
+  int status_ = 0;
+  std::string logFile_;
+};
+
 // Polls `condition` until it is true or the deadline passes. Returns the last value.
 template <class F>
 bool waitFor(F condition, std::chrono::milliseconds deadline = std::chrono::seconds(20),
