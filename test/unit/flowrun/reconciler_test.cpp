@@ -538,7 +538,7 @@ TEST_CASE("a missing template ConfigMap waits (TemplateNotFound), then the Job u
   CHECK(h.status()["reason"] == "JobCreated");
 }
 
-TEST_CASE("--store-api-key-in-secret moves a literal key into an owned Secret") {
+TEST_CASE("with store-api-key-in-secret a literal key moves into an owned Secret") {
   FlowRunOptions opts;
   opts.storeApiKeyInSecret = true;
   Harness h(opts);
