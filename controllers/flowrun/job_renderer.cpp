@@ -359,6 +359,11 @@ json buildValues(const json& spec, const json& variablesSchema, const std::strin
     const json& v = spec.at(f.specField);
     checkTypedField(f, v);
     const std::string var = f.variable;
+    // An empty command (as Prefect's `command or default`) means the default command.
+    if (f.kind == FieldKind::Command &&
+        commandWords(v, std::string("spec.") + f.specField, "spec.command").empty()) {
+      continue;
+    }
     if (f.kind == FieldKind::Env && values.contains(var)) {
       values[var] = combineEnv(values[var], v, std::string("spec.") + f.specField);
     } else if (f.kind == FieldKind::Labels && values.contains(var) && values[var].is_object()) {
@@ -506,6 +511,8 @@ RenderResult render(const json& flowRun, const json& tmpl, const RenderOptions& 
     configCommand =
         commandWords(rendered.at("command"), "job_configuration.command",
                      specCommandIsString ? "spec.command" : "job_configuration.command");
+    // Like Prefect's `self.command or default`: an empty command means the default one.
+    if (configCommand->empty()) configCommand.reset();
   }
 
   // The manifest. From here on paths are Job paths.
@@ -598,14 +605,17 @@ RenderResult render(const json& flowRun, const json& tmpl, const RenderOptions& 
 
     // args: the template's (a string is split), else the configuration's command, else the
     // default command.
+    // A string that splits to nothing ("{{ command }}" with an empty command) counts as no args;
+    // an explicit empty list stays (the template wants the image's own CMD).
+    std::optional<std::vector<std::string>> args;
     if (isSet(first, "args")) {
-      first["args"] = commandWords(first.at("args"), firstPath + ".args",
-                                   specCommandIsString ? "spec.command" : firstPath + ".args");
-    } else {
-      first["args"] = configCommand
-                          ? *configCommand
-                          : std::get<std::vector<std::string>>(splitCommand(kDefaultCommand));
+      args = commandWords(first.at("args"), firstPath + ".args",
+                          specCommandIsString ? "spec.command" : firstPath + ".args");
+      if (args->empty() && first.at("args").is_string()) args.reset();
     }
+    if (!args) args = configCommand;
+    if (!args) args = std::get<std::vector<std::string>>(splitCommand(kDefaultCommand));
+    first["args"] = *args;
 
     for (std::size_t i = 0; i < containers.size(); ++i) {
       const std::string path = indexPath("spec.template.spec.containers", i);

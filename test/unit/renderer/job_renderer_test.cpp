@@ -391,6 +391,16 @@ TEST_CASE("args: a template's own args are kept (a string split), else the comma
         json({"a", "b"}));
   CHECK(container(*renderJob(flowRun(), withoutArgs).job).at("args") ==
         json({"prefect", "flow-run", "execute"}));
+  // An empty command, as a string or a list, means the default command (Prefect's `or`).
+  for (const json& empty : {json(""), json("   "), json::array()}) {
+    CHECK(container(*renderJob(flowRun({{"command", empty}}), withoutArgs).job).at("args") ==
+          json({"prefect", "flow-run", "execute"}));
+    CHECK(container(*renderJob(flowRun({{"command", empty}}), defaultBaseJobTemplate()).job)
+              .at("args") == json({"prefect", "flow-run", "execute"}));
+  }
+  json emptyArgs = customTemplate(
+      [](json& m) { m["spec"]["template"]["spec"]["containers"][0]["args"] = json::array(); });
+  CHECK(container(*renderJob(flowRun(), emptyArgs).job).at("args") == json::array());
 }
 
 TEST_CASE("apiKeySecretRef: PREFECT_API_KEY comes from the Secret, a literal is reported") {
