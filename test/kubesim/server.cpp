@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "test/kubesim/discovery.h"
+#include "test/kubesim/protobuf.h"
 #include "test/kubesim/selectors.h"
 #include "test/kubesim/tables.h"
 #include "test/kubesim/util.h"
@@ -411,6 +412,31 @@ void ApiServer::handle(const httplib::Request& req, httplib::Response& res) {
       return finish(200);
     }
 
+    // Access reviews are answered by the cluster's authorizer, not stored (kubectl auth can-i).
+    if (route.group == "authorization.k8s.io" && route.version == "v1" && req.method == "POST" &&
+        route.name.empty() &&
+        (route.resourceName == "selfsubjectaccessreviews" ||
+         route.resourceName == "subjectaccessreviews")) {
+      bool self = route.resourceName == "selfsubjectaccessreviews";
+      json body = isKubernetesProtobuf(req.get_header_value("Content-Type"))
+                      ? decodeKubernetesProtobuf(req.body)
+                      : parseBody(req.body, true);
+      if (!body.is_object()) throw badRequest("the body of the request was in an unknown format");
+      json spec = body.value("spec", json::object());
+      json review = spec;
+      if (self) {
+        review["user"] = attrs.user.name;
+        review["groups"] = attrs.user.groups;
+      }
+      json out = {{"apiVersion", "authorization.k8s.io/v1"},
+                  {"kind", self ? "SelfSubjectAccessReview" : "SubjectAccessReview"},
+                  {"metadata", {{"creationTimestamp", nullptr}}},
+                  {"spec", spec},
+                  {"status", cluster_.reviewAccess(review)}};
+      writeJson(res, 201, out);
+      return finish(201);
+    }
+
     // Resource requests.
     std::string qualified =
         route.group.empty() ? route.resourceName : route.resourceName + "." + route.group;
@@ -676,13 +702,17 @@ void ApiServer::handle(const httplib::Request& req, httplib::Response& res) {
     if (req.method == "POST") {
       if (!route.name.empty() || !route.subresource.empty())
         throw methodNotSupported("POST", info->kind);
-      json body = parseBody(req.body, true);
+      json body = isKubernetesProtobuf(req.get_header_value("Content-Type"))
+                      ? decodeKubernetesProtobuf(req.body)
+                      : parseBody(req.body, true);
       json created = store_.createWith(qualified, route.ns, body, w);
       return respondObject(201, created);
     }
     if (req.method == "PUT") {
       if (route.name.empty()) throw methodNotSupported("PUT", info->kind);
-      json body = parseBody(req.body, true);
+      json body = isKubernetesProtobuf(req.get_header_value("Content-Type"))
+                      ? decodeKubernetesProtobuf(req.body)
+                      : parseBody(req.body, true);
       return respondObject(200,
                            store_.updateWith(qualified, route.ns, route.name, body, status, w));
     }
