@@ -195,7 +195,7 @@ TEST_CASE("after a deletion the operator waits before re-creating", "[reconciler
   CHECK_FALSE(a.uid());  // FlowRuns wait while there is no object
 }
 
-TEST_CASE("--create-cluster-identity=false: never creates, waits for the object", "[reconciler]") {
+TEST_CASE("create-cluster-identity off: never creates, waits for the object", "[reconciler]") {
   FakeClient server;
   FakeRecorder recorder;
   auto options = Replica::defaults();
@@ -259,7 +259,7 @@ TEST_CASE("spec.uid pins the identity and replaces a generated one with an Event
   CHECK(recorder.count("IdentityReplaced") == 1);
 }
 
-TEST_CASE("--cluster-uid pins too; spec.uid wins over it", "[reconciler]") {
+TEST_CASE("the cluster-uid flag pins too and spec.uid wins over it", "[reconciler]") {
   FakeClient server;
   FakeRecorder recorder;
   auto options = Replica::defaults();
@@ -276,7 +276,7 @@ TEST_CASE("--cluster-uid pins too; spec.uid wins over it", "[reconciler]") {
   CHECK(identity(server)["status"]["uid"] == "from-spec");
 }
 
-TEST_CASE("an invalid spec.uid gets a clear condition; the identity in use is kept",
+TEST_CASE("an invalid spec.uid gets a clear condition and the identity in use is kept",
           "[reconciler]") {
   FakeClient server;
   FakeRecorder recorder;
@@ -325,7 +325,7 @@ TEST_CASE("an invalid spec.uid on a new cluster still yields an identity", "[rec
   CHECK(a.uid());
 }
 
-TEST_CASE("--adopt-cluster-property takes the KEP-2149 cluster id", "[reconciler]") {
+TEST_CASE("adopt-cluster-property takes the KEP-2149 cluster id", "[reconciler]") {
   FakeClient server;
   FakeRecorder recorder;
   auto options = Replica::defaults();
@@ -456,7 +456,7 @@ TEST_CASE("two replicas generating at once end with one identity", "[reconciler]
   CHECK(server.count("updateStatus", "clusteridentities") == 0);
 }
 
-TEST_CASE("publishing: ConfigMaps created, not owned, repaired; bad namespaces named",
+TEST_CASE("publishing: ConfigMaps created, not owned, repaired, bad namespaces named",
           "[reconciler]") {
   FakeClient server;
   FakeRecorder recorder;

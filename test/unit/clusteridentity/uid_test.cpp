@@ -60,7 +60,8 @@ TEST_CASE("isUuidV4 rejects other shapes", "[uid]") {
   CHECK_FALSE(isUuidV4(""));
 }
 
-TEST_CASE("identifier rules: 1 to 128 of letters, digits, '.', '_', '-'; never ':'", "[uid]") {
+TEST_CASE("identifier rules: 1 to 128 of letters, digits, dot, underscore, dash and never a colon",
+          "[uid]") {
   CHECK_FALSE(identifierProblem("a"));
   CHECK_FALSE(identifierProblem("my-cluster_01.prod"));
   CHECK_FALSE(identifierProblem("6f0c6f9e-0d4b-4c1e-9f55-2b8f3d1f8a31"));
