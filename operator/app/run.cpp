@@ -12,8 +12,8 @@
 #include "operator/kube/http_client.h"
 #include "operator/kube/informer.h"
 #include "operator/kube/kubeconfig.h"
-#include "operator/kube/log.h"
 #include "operator/runtime/api_event_recorder.h"
+#include "operator/runtime/client_hooks.h"
 #include "operator/runtime/controller.h"
 #include "operator/runtime/graceful_shutdown.h"
 #include "operator/runtime/http_server.h"
@@ -25,20 +25,6 @@
 namespace app {
 
 namespace {
-
-runtime::LogLevel toRuntimeLevel(kube::LogLevel l) {
-  switch (l) {
-    case kube::LogLevel::Debug:
-      return runtime::LogLevel::Debug;
-    case kube::LogLevel::Info:
-      return runtime::LogLevel::Info;
-    case kube::LogLevel::Warn:
-      return runtime::LogLevel::Warn;
-    case kube::LogLevel::Error:
-      return runtime::LogLevel::Error;
-  }
-  return runtime::LogLevel::Info;
-}
 
 // The namespaces whose ConfigMaps the identity controller reads: every namespace when the
 // operator is cluster-wide, else the pool plus the operator's own (for the backup copy).
@@ -94,13 +80,8 @@ int run(const Options& options) {
   runtime::configureLogging(*runtime::parseLogFormat(options.logFormat),
                             *runtime::parseLogLevel(options.logLevel));
   auto& log = runtime::logger();
-  kube::setLogSink([](kube::LogLevel level, const std::string& msg, const kube::LogFields& f) {
-    runtime::LogFields fields;
-    for (const auto& [k, v] : f) fields.emplace_back(k, v);
-    runtime::logger().log(toRuntimeLevel(level), msg, fields);
-  });
   auto& metrics = runtime::MetricsRegistry::global();
-  kube::setRequestObserver(runtime::restClientObserver(metrics));
+  runtime::installKubeClientHooks(metrics, log);
 
   auto config = kube::loadRestConfig(options.kubeconfig, options.context);
   if (!config) {
