@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "controllers/clusteridentity/reconciler.h"
+#include "controllers/clusteridentity/uid.h"
 #include "controllers/flowrun/flowrun_reconciler.h"
 #include "controllers/flowrun/watches.h"
 #include "operator/kube/http_client.h"
@@ -83,6 +84,18 @@ int run(const Options& options) {
   auto& metrics = runtime::MetricsRegistry::global();
   runtime::installKubeClientHooks(metrics, log);
 
+  // With --create-cluster-identity=false and a --cluster-uid, the pin is the identity and the
+  // operator neither reads nor writes ClusterIdentity objects (the "pinned-uid" install, which
+  // grants nothing cluster-scoped).
+  const bool pinnedOnly = !options.createClusterIdentity && !options.clusterUid.empty();
+  if (!options.clusterUid.empty()) {
+    if (auto problem = controllers::clusteridentity::identifierProblem(options.clusterUid)) {
+      std::cerr << "flowrun-operator: --cluster-uid / PREFECT_KUBERNETES_CLUSTER_UID: " << *problem
+                << "\n";
+      return 2;
+    }
+  }
+
   auto config = kube::loadRestConfig(options.kubeconfig, options.context);
   if (!config) {
     std::cerr << "flowrun-operator: " << config.error().message << "\n";
@@ -136,8 +149,11 @@ int run(const Options& options) {
   podOptions.transform = controllers::flowrun::podTransform();
   auto pods = kube::makeInformer(client, kube::resources::Pods, podOptions);
 
-  std::vector<kube::SharedInformer*> informers = {identities.get(), configMaps.get(),
-                                                  flowRuns.get(), jobs.get(), pods.get()};
+  std::vector<kube::SharedInformer*> informers = {flowRuns.get(), jobs.get(), pods.get()};
+  if (!pinnedOnly) {
+    informers.push_back(identities.get());
+    informers.push_back(configMaps.get());
+  }
 
   runtime::ApiEventRecorder recorder(client, "flowrun-operator");
 
@@ -209,10 +225,14 @@ int run(const Options& options) {
   // Caches start at once, also on standby replicas, so that a takeover is fast.
   for (auto* i : informers) i->start();
 
-  ControllerGroup group({&identityController, &flowRunController}, [&] {
+  std::vector<runtime::Controller*> controllers = {&flowRunController};
+  if (!pinnedOnly) controllers.insert(controllers.begin(), &identityController);
+  ControllerGroup group(controllers, [&] {
     // The singleton may not exist yet: nothing would trigger its first reconcile.
-    identityController.enqueue(identityReconciler.key());
-    log.info("controllers started");
+    if (!pinnedOnly) identityController.enqueue(identityReconciler.key());
+    log.info("controllers started",
+             {{"identity", pinnedOnly ? "pinned by --cluster-uid"
+                                      : "ClusterIdentity " + options.clusterIdentity}});
   });
 
   std::atomic<bool> lostLeadership{false};
@@ -243,7 +263,7 @@ int run(const Options& options) {
   shutdown.wait();
   log.info("shutting down", {{"reason", shutdown.reason()}});
   runtime::ShutdownPlan plan;
-  plan.controllers = {&identityController, &flowRunController};
+  plan.controllers = controllers;
   plan.recorder = &recorder;
   plan.elector = elector.get();
   plan.informers = informers;

@@ -74,7 +74,7 @@ const std::vector<std::string> kFastLease = {
 
 }  // namespace
 
-TEST_CASE("--help and --version print and exit 0 and an unknown flag exits 2 naming it") {
+TEST_CASE("help and version print and exit 0 and an unknown flag exits 2 naming it") {
   auto help = testsupport::runProcess({operatorBinary(), "--help"});
   CHECK(help.exitCode == 0);
   CHECK(help.out.find("--leader-elect") != std::string::npos);
@@ -153,4 +153,28 @@ TEST_CASE("two replicas: only the leader reconciles and the standby takes over w
   // Exactly one Job per FlowRun, whoever ran it.
   auto jobs = c.get({"get", "jobs", "-o", "jsonpath={.items[*].metadata.name}"});
   CHECK(jobs == "run-under-a run-under-b");
+}
+
+TEST_CASE("a pinned cluster uid with create-cluster-identity=false never touches ClusterIdentity") {
+  Cluster c;
+  c.sim.requestLog().clear();
+  BackgroundProcess op(c.operatorArgs({"--create-cluster-identity=false", "--cluster-uid",
+                                       "old-kube-system-uid-1234"}),
+                       c.dir.file("operator.log"));
+  c.applyFlowRun("pinned-run");
+  REQUIRE(waitFor([&] { return c.phaseOf("pinned-run") == "Succeeded"; }, 30s));
+  CHECK(c.get({"get", "flowrun", "pinned-run", "-o", "jsonpath={.status.infrastructurePid}"}) ==
+        "old-kube-system-uid-1234:default:pinned-run");
+  CHECK(c.sim.requestLog().count("", "clusteridentities") == 0);
+  CHECK(c.get({"get", "clusteridentities", "-o", "name"}).empty());
+}
+
+TEST_CASE("an invalid pinned cluster uid is refused at startup with the reason") {
+  auto r = testsupport::runProcess(
+      {operatorBinary(), "--cluster-uid", "a:b", "--kubeconfig", "/nonexistent",
+       "--metrics-bind-address", "0", "--health-probe-bind-address", "0"},
+      {}, "", 20s);
+  CHECK(r.exitCode == 2);
+  CHECK(r.err.find("--cluster-uid") != std::string::npos);
+  CHECK(r.err.find("':'") != std::string::npos);
 }
