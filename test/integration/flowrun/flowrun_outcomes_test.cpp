@@ -47,6 +47,8 @@ struct Env {
       INFO(created.err);
       REQUIRE(created.exitCode == 0);
     }
+    // The operator's informers start listing at once: let the CRDs be served first.
+    REQUIRE(waitFor([&] { return kubectl({"get", "flowruns", "-A"}).exitCode == 0; }, 20s, 50ms));
     startOperator();
   }
   ~Env() {
@@ -91,6 +93,7 @@ struct Env {
                  std::chrono::milliseconds deadline = 40s) {
     bool ok = waitFor([&] { return phase(name) == wanted; }, deadline, 100ms);
     INFO("FlowRun " << name << " status: " << status(name).dump());
+    INFO("operator running: " << (op && op->running()));
     INFO("operator log:\n" << operatorLog());
     REQUIRE(ok);
   }
