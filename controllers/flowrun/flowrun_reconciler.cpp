@@ -208,7 +208,8 @@ std::optional<ReconcileOutcome> FlowRunReconciler::commit(Run& run) {
   if (run.before.phase != run.status.phase && run.status.phase) {
     metrics_.transition(run.before.phase, to);
   }
-  if (run.status.phase &&
+  // JobCreated has its Event when the Job is created (createJob).
+  if (run.status.phase && run.status.reason != reason::kJobCreated &&
       (run.before.phase != run.status.phase || run.before.reason != run.status.reason)) {
     events_.record(run.fr, isWarning(to, run.status.reason) ? "Warning" : "Normal",
                    run.status.reason, run.status.message);
@@ -578,6 +579,9 @@ ReconcileOutcome FlowRunReconciler::createJob(Run& run, const std::string& jobNa
     auto since = parseTime(str(meta(run.fr), "creationTimestamp"));
     if (since) metrics_.jobCreated(Clock::now() - *since);
     current = jobTransform()(std::move(*created));
+    // Recorded now, not with the status write: that write may lose a race (409), and the next
+    // pass adopts the Job and goes straight to the pod's state, so the creation would go unsaid.
+    events_.record(run.fr, "Normal", reason::kJobCreated, "Job " + renderedName + " created");
   } else if (created.error().isAlreadyExists()) {
     // A stale cache, a restart between create and status write, or a foreign Job: decide on
     // what the API server has, and never create a second Job.
