@@ -392,7 +392,7 @@ TEST_CASE("invalid template -> Failed/InvalidSpec naming the path, nothing creat
   CHECK(env.jobCreates() == 0);
 }
 
-TEST_CASE("Argo CD tracking labels and annotations are not copied; spec.labels are") {
+TEST_CASE("Argo CD tracking labels and annotations are not copied, spec.labels are") {
   Env env;
   env.apply(flowRunYaml("tracked", "kubesim/exit:0", "  labels:\n    team: data\n",
                         "  labels:\n    app.kubernetes.io/instance: flows\n"

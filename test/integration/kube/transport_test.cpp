@@ -145,7 +145,7 @@ TEST_CASE("keep-alive connections are reused across requests and threads") {
   CHECK(t.value()->idleConnections() >= 1);
 }
 
-TEST_CASE("429 with Retry-After is honoured; 5xx retried for GET only") {
+TEST_CASE("429 with Retry-After is honoured, 5xx retried for GET only") {
   Pki pki;
   TestServer srv(tlsServer(pki));
   std::atomic<int> gets{0}, posts{0}, limited{0};

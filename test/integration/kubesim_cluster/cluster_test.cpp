@@ -166,7 +166,7 @@ TEST_CASE("cluster: a Job's pod runs to success with the status and Events of a 
   CHECK(logs.out == "hello from kubesim\n");
 }
 
-TEST_CASE("cluster: exit codes chosen by image; backoffLimit retries, then BackoffLimitExceeded") {
+TEST_CASE("cluster: exit codes chosen by image, backoffLimit retries, then BackoffLimitExceeded") {
   Cluster c;
   c.apply(jobYaml("fails", "", "  backoffLimit: 1\n", "kubesim/exit:3"));
   json job;
@@ -189,7 +189,7 @@ TEST_CASE("cluster: exit codes chosen by image; backoffLimit retries, then Backo
                    "BackoffLimitExceeded: Job has reached the specified backoff limit"));
 }
 
-TEST_CASE("cluster: an unschedulable pod never runs; activeDeadlineSeconds ends the Job") {
+TEST_CASE("cluster: an unschedulable pod never runs, activeDeadlineSeconds ends the Job") {
   Cluster c;
   c.apply(jobYaml("stuck", "unschedulable", "  activeDeadlineSeconds: 40\n"));
   json pod;

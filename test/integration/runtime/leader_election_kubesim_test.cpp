@@ -115,7 +115,7 @@ struct Sampler {
 
 }  // namespace
 
-TEST_CASE("kubesim: one of two replicas leads; release on shutdown hands over fast",
+TEST_CASE("kubesim: one of two replicas leads, release on shutdown hands over fast",
           "[kubesim][leader]") {
   runtimetest::KubesimEnv env;
   Replica a(env, "replica-a"), b(env, "replica-b");
@@ -155,7 +155,7 @@ TEST_CASE("kubesim: one of two replicas leads; release on shutdown hands over fa
 }
 
 TEST_CASE(
-    "kubesim: a leader that stops renewing loses at once; the standby takes over after "
+    "kubesim: a leader that stops renewing loses at once, the standby takes over after "
     "the lease expires; leadership never overlaps",
     "[kubesim][leader]") {
   runtimetest::KubesimEnv env;

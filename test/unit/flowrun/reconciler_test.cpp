@@ -282,7 +282,7 @@ TEST_CASE(
   CHECK(h.events.events.size() == 1);
 }
 
-TEST_CASE("Running, then Succeeded with exit code 0; terminal phases never change") {
+TEST_CASE("Running, then Succeeded with exit code 0, terminal phases never change") {
   Harness h;
   h.add(flowRun());
   h.reconcile();
@@ -373,7 +373,7 @@ TEST_CASE("a pod that never starts is Crashed/Unschedulable from one targeted Ev
   CHECK_FALSE(h.job());
 }
 
-TEST_CASE("a Job deleted by someone else is Crashed/JobDeleted; a lagging cache is not") {
+TEST_CASE("a Job deleted by someone else is Crashed/JobDeleted, a lagging cache is not") {
   Harness h;
   h.add(flowRun());
   h.reconcile();
@@ -492,7 +492,7 @@ TEST_CASE("cancel after the run finished: nothing changes and the status says wh
   CHECK(h.eventsWithReason("CancelIgnored") == 1);
 }
 
-TEST_CASE("an invalid template is Failed/InvalidSpec naming the path; nothing is created") {
+TEST_CASE("an invalid template is Failed/InvalidSpec naming the path, nothing is created") {
   Harness h;
   json f = flowRun();
   f["spec"]["template"] = json::parse(R"({

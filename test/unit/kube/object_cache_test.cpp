@@ -81,7 +81,7 @@ TEST_CASE("a relist of one namespace leaves other namespaces alone") {
   CHECK(c.get("b", "y"));
 }
 
-TEST_CASE("watch events apply in place; same resourceVersion is not an update") {
+TEST_CASE("watch events apply in place, same resourceVersion is not an update") {
   ObjectCache c;
   relist(c, "", {});
   CHECK(describe(c.apply("", {T::Apply, obj("a", "p", "1")})) == "add a/p");

@@ -68,7 +68,7 @@ TEST_CASE("objects get uid, creationTimestamp, a global resourceVersion and gene
   CHECK(codeOf([&] { s.create("configmaps", "missing", {{"metadata", {{"name", "a"}}}}); }) == 404);
 }
 
-TEST_CASE("generation moves with spec only; status goes through the status subresource") {
+TEST_CASE("generation moves with spec only, status goes through the status subresource") {
   kubesim::Storage s;
   s.create("customresourcedefinitions.apiextensions.k8s.io", "", json::parse(kCrd));
   auto w = s.create("widgets.example.com", "default",
@@ -164,7 +164,7 @@ TEST_CASE("finalizers and propagation policies defer deletion") {
         json::array({"orphan"}));
 }
 
-TEST_CASE("scheduled pods terminate gracefully; unscheduled pods go at once") {
+TEST_CASE("scheduled pods terminate gracefully, unscheduled pods go at once") {
   kubesim::Storage s;
   s.create("pods", "default", pod("pending", false));
   s.remove("pods", "default", "pending");

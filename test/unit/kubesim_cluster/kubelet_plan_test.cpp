@@ -193,7 +193,7 @@ TEST_CASE("kubelet plan: a pod ignoring SIGTERM is killed with 137 at the end of
       143);
 }
 
-TEST_CASE("kubelet plan: pods not running are removed at once; bad scenarios never start") {
+TEST_CASE("kubelet plan: pods not running are removed at once, bad scenarios never start") {
   json pod = makePod("run 1s");
   pod["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:05Z";
   auto steps = planPodTermination(pod, Scenario{});

@@ -128,7 +128,7 @@ TEST_CASE("rbac: a binding to a missing role says so in the denial") {
   CHECK(d.reason == "RBAC: role.rbac.authorization.k8s.io \"missing\" not found");
 }
 
-TEST_CASE("rbac: SubjectAccessReview spec in, status out; everything allowed without RBAC") {
+TEST_CASE("rbac: SubjectAccessReview spec in, status out, everything allowed without RBAC") {
   json spec = {
       {"user", "system:serviceaccount:ns:sa"},
       {"resourceAttributes", {{"verb", "get"}, {"resource", "pods"}, {"namespace", "ns"}}}};

@@ -271,7 +271,7 @@ TEST_CASE("one key is never reconciled concurrently, different keys are", "[cont
   CHECK(maxParallel == 2);
 }
 
-TEST_CASE("start times out when a cache never syncs; stop interrupts it", "[controller]") {
+TEST_CASE("start times out when a cache never syncs, stop interrupts it", "[controller]") {
   runtime::MetricsRegistry reg;
   ScriptedReconciler rec;
   FakeInformer frs;

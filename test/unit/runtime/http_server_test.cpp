@@ -28,7 +28,7 @@ TEST_CASE("bind addresses parse like the controller-runtime flags", "[http]") {
   CHECK_FALSE(runtime::parseBindAddress("::1:80", &err));
 }
 
-TEST_CASE("healthz is always ok; readyz follows its checks", "[http]") {
+TEST_CASE("healthz is always ok, readyz follows its checks", "[http]") {
   std::atomic<bool> synced{false};
   HttpServer server("health");
   runtime::addHealthProbes(
@@ -75,7 +75,7 @@ TEST_CASE("metrics are served in the Prometheus text format", "[http]") {
         std::string::npos);
 }
 
-TEST_CASE("\"0\" disables a server; bad or busy addresses are errors", "[http]") {
+TEST_CASE("\"0\" disables a server, bad or busy addresses are errors", "[http]") {
   HttpServer off("metrics");
   CHECK_FALSE(off.start("0"));
   CHECK(off.port() == 0);

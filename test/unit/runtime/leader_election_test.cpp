@@ -90,7 +90,7 @@ TEST_CASE("an elector creates the lease, renews it and releases it on stop", "[l
         0);
 }
 
-TEST_CASE("of two candidates one leads; a release hands over at the next retry", "[leader]") {
+TEST_CASE("of two candidates one leads, a release hands over at the next retry", "[leader]") {
   FakeClient api;
   runtime::MetricsRegistry reg;
   Candidate a(api, "a", reg), b(api, "b", reg);

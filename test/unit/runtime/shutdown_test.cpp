@@ -39,7 +39,7 @@ TEST_CASE("request() wakes waiters and keeps the first reason", "[shutdown]") {
   CHECK(s.reason() == "leader election lost");
 }
 
-TEST_CASE("SIGTERM requests shutdown; a second signal exits 1 at once", "[shutdown]") {
+TEST_CASE("SIGTERM requests shutdown, a second signal exits 1 at once", "[shutdown]") {
   int first = inChild([] {
     auto& s = runtime::ShutdownSignal::install();
     kill(getpid(), SIGTERM);

@@ -160,7 +160,7 @@ TEST_CASE("an earlier addAfter moves a waiting key forward", "[workqueue]") {
   t.join();
 }
 
-TEST_CASE("addRateLimited waits the backoff; forget resets it", "[workqueue]") {
+TEST_CASE("addRateLimited waits the backoff, forget resets it", "[workqueue]") {
   runtime::MetricsRegistry reg;
   WorkQueue q(opts(&reg, "q"));
   q.addRateLimited("a");  // 5 ms
