@@ -155,7 +155,11 @@ int run(const Options& options) {
     informers.push_back(configMaps.get());
   }
 
-  runtime::ApiEventRecorder recorder(client, "flowrun-operator");
+  runtime::EventRecorderOptions recorderOptions;
+  // In a namespace pool the operator may write Events only in the pool and its own namespace.
+  if (!options.namespaces.empty())
+    recorderOptions.clusterScopedNamespace = options.operatorNamespace;
+  runtime::ApiEventRecorder recorder(client, "flowrun-operator", std::move(recorderOptions));
 
   controllers::clusteridentity::ClusterIdentityOptions idOptions;
   idOptions.name = options.clusterIdentity;

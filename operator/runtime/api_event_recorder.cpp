@@ -211,8 +211,9 @@ void ApiEventRecorder::send(const Pending& p) {
   }
   std::string key = objectKey + '\x1f' + p.type + '\x1f' + p.reason + '\x1f' + p.message;
   std::string now = formatTimeSeconds(p.time);
-  // Events of cluster-scoped objects live in "default", as with client-go.
-  std::string ns = p.involved.value("namespace", "default");
+  // Events of cluster-scoped objects live in "default" (client-go), or where the options say.
+  std::string ns = p.involved.value("namespace", "");
+  if (ns.empty()) ns = opts_.clusterScopedNamespace;
 
   auto cached = cache_.find(key);
   if (cached != cache_.end()) {

@@ -32,6 +32,9 @@ struct EventRecorderOptions {
   int spamBurst = 25;                    // events per object before the filter kicks in
   std::chrono::seconds spamRefill{300};  // one more event per object every this long
   std::optional<Logger> logger;          // null: runtime::logger()
+  // Where Events about cluster-scoped objects go. client-go uses "default"; an operator limited
+  // to a namespace pool cannot write there and uses its own namespace.
+  std::string clusterScopedNamespace = "default";
 };
 
 class ApiEventRecorder final : public EventRecorder {
