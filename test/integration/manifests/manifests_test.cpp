@@ -108,6 +108,14 @@ std::string exemptionFor(const json& rule) {
              "Event), configmaps update (repairing a changed published/backup copy), "
              "clusteridentities update";
     }
+    // Whether the operator creates the singleton (create) or finds the example the scenario
+    // applies (and re-reads it after a conflict: get) depends on which comes first at startup.
+    if (verbs.size() == 1 && r == "clusteridentities" &&
+        (verbs[0] == "create" || verbs[0] == "get")) {
+      return "create/get on clusteridentities are used when the operator creates the singleton "
+             "or re-reads it after a conflict; whether that happens depends on whether the "
+             "scenario's ClusterIdentity arrives first";
+    }
     if (r == "flowruns/finalizers") {
       return "update on flowruns/finalizers is required by the "
              "OwnerReferencesPermissionEnforcement "
