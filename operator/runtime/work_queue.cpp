@@ -114,7 +114,10 @@ std::optional<std::string> WorkQueue::get() {
     if (waitingByTime_.empty()) {
       cv_.wait(lock);
     } else {
-      cv_.wait_until(lock, waitingByTime_.begin()->first);
+      // A copy: wait_until reads the deadline again after re-locking, and by then another
+      // thread may have erased that entry (AddressSanitizer caught the use after free).
+      const auto deadline = waitingByTime_.begin()->first;
+      cv_.wait_until(lock, deadline);
     }
   }
   std::string key = std::move(queue_.front());

@@ -116,7 +116,9 @@ void TaskRunner::run() {
     }
     auto now = std::chrono::steady_clock::now();
     if (next->second.at > now) {
-      cv_.wait_until(lock, next->second.at);
+      // A copy: the task may be cancelled (erased) while this thread waits.
+      const auto deadline = next->second.at;
+      cv_.wait_until(lock, deadline);
       continue;
     }
     std::string key = next->first;
