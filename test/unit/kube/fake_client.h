@@ -3,6 +3,7 @@
 // from queues the test fills, and every call is recorded.
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <mutex>
 
 #include "operator/kube/client.h"
@@ -34,6 +35,8 @@ class FakeClient : public kube::Client {
   std::mutex mu;
   std::condition_variable cv;
   std::deque<kube::Result<kube::ObjectList>> lists;
+  // Answers for one namespace, taken before `lists` (watchers of several namespaces run at once).
+  std::map<std::string, std::deque<kube::Result<kube::ObjectList>>> listsByNamespace;
   std::deque<kube::Result<ScriptedWatch>> watches;
   std::vector<kube::ListOptions> listCalls;
   std::vector<kube::WatchOptions> watchCalls;
@@ -42,10 +45,15 @@ class FakeClient : public kube::Client {
                          const std::string&) override {
     return kube::ApiError{404, "NotFound", "not found", {}, 0};
   }
-  kube::Result<kube::ObjectList> list(const kube::ResourceType&, const std::string&,
+  kube::Result<kube::ObjectList> list(const kube::ResourceType&, const std::string& ns,
                                       const kube::ListOptions& o) override {
     std::unique_lock<std::mutex> lock(mu);
     listCalls.push_back(o);
+    if (auto it = listsByNamespace.find(ns); it != listsByNamespace.end() && !it->second.empty()) {
+      auto r = it->second.front();
+      it->second.pop_front();
+      return r;
+    }
     if (lists.empty()) return kube::ApiError::transport("ConnectionFailed", "no scripted list");
     auto r = lists.front();
     lists.pop_front();

@@ -127,7 +127,7 @@ TEST_CASE("KUBECONFIG lists files merged with the first file winning per name") 
   CHECK(cfg->bearerToken == "first-token");
 }
 
-TEST_CASE("~/.kube/config is used when KUBECONFIG is unset") {
+TEST_CASE("the home kubeconfig ~/.kube/config is used when KUBECONFIG is unset") {
   testsupport::TempDir dir;
   std::string kube = dir.path() + "/.kube";
   REQUIRE(testsupport::runProcess({"mkdir", "-p", kube}).exitCode == 0);

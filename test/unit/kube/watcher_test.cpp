@@ -222,8 +222,8 @@ TEST_CASE("informer over a fake client: handlers, relist diff, late handlers, pr
 
 TEST_CASE("informer with a namespace list runs one watcher per namespace into one store") {
   FakeClient c;
-  c.lists.push_back(page({obj("a", "x", "1")}, "1"));
-  c.lists.push_back(page({obj("b", "y", "2")}, "2"));
+  c.listsByNamespace["a"].push_back(page({obj("a", "x", "1")}, "1"));
+  c.listsByNamespace["b"].push_back(page({obj("b", "y", "2")}, "2"));
   kube::InformerOptions opts;
   opts.namespaces = {"a", "b"};
   opts.transform = kube::defaultTransform();
