@@ -19,6 +19,32 @@ extern char** environ;
 
 namespace testsupport {
 
+namespace {
+
+// argv and the environment (this process's, overridden by `env`) as the NULL-terminated arrays
+// posix_spawn wants; the strings live as long as this object.
+struct ExecVectors {
+  ExecVectors(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env)
+      : args(argv) {
+    std::map<std::string, std::string> merged;
+    for (char** e = environ; *e; ++e) {
+      std::string kv = *e;
+      auto eq = kv.find('=');
+      if (eq != std::string::npos) merged[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    for (const auto& [k, v] : env) merged[k] = v;
+    for (const auto& [k, v] : merged) envStrings.push_back(k + "=" + v);
+    for (auto& e : envStrings) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    for (auto& a : args) argp.push_back(a.data());
+    argp.push_back(nullptr);
+  }
+  std::vector<std::string> args, envStrings;
+  std::vector<char*> argp, envp;
+};
+
+}  // namespace
+
 ProcessResult runProcess(const std::vector<std::string>& argv,
                          const std::map<std::string, std::string>& env, const std::string& input,
                          std::chrono::milliseconds deadline) {
@@ -36,25 +62,10 @@ ProcessResult runProcess(const std::vector<std::string>& argv,
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
   posix_spawnattr_setpgroup(&attr, 0);
 
-  std::map<std::string, std::string> merged;
-  for (char** e = environ; *e; ++e) {
-    std::string kv = *e;
-    auto eq = kv.find('=');
-    if (eq != std::string::npos) merged[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
-  for (const auto& [k, v] : env) merged[k] = v;
-  std::vector<std::string> envStrings;
-  for (const auto& [k, v] : merged) envStrings.push_back(k + "=" + v);
-  std::vector<char*> envp;
-  for (auto& s : envStrings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> args = argv;
-  std::vector<char*> argp;
-  for (auto& s : args) argp.push_back(s.data());
-  argp.push_back(nullptr);
+  ExecVectors exec(argv, env);
 
   pid_t pid = 0;
-  int rc = posix_spawnp(&pid, argp[0], &actions, &attr, argp.data(), envp.data());
+  int rc = posix_spawnp(&pid, exec.argp[0], &actions, &attr, exec.argp.data(), exec.envp.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   close(inPipe[0]);
@@ -155,24 +166,9 @@ BackgroundProcess::BackgroundProcess(const std::vector<std::string>& argv,
   posix_spawnattr_setsigdefault(&attr, &all);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
-  std::map<std::string, std::string> merged;
-  for (char** e = environ; *e; ++e) {
-    std::string kv = *e;
-    auto eq = kv.find('=');
-    if (eq != std::string::npos) merged[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
-  for (const auto& [k, v] : env) merged[k] = v;
-  std::vector<std::string> envStrings;
-  for (const auto& [k, v] : merged) envStrings.push_back(k + "=" + v);
-  std::vector<char*> envp;
-  for (auto& s : envStrings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> args = argv;
-  std::vector<char*> argp;
-  for (auto& s : args) argp.push_back(s.data());
-  argp.push_back(nullptr);
+  ExecVectors exec(argv, env);
   pid_t pid = 0;
-  int rc = posix_spawnp(&pid, argp[0], &actions, &attr, argp.data(), envp.data());
+  int rc = posix_spawnp(&pid, exec.argp[0], &actions, &attr, exec.argp.data(), exec.envp.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   close(fd);
