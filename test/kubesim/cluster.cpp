@@ -37,7 +37,7 @@ class TokenAuthenticator : public Authenticator {
     for (const auto& [token, info] : users_) {
       if (info.name == user) return token;
     }
-    UserInfo info{user, {"system:authenticated"}};
+    UserInfo info{user, {"system:authenticated"}, {}, {}};
     if (user == "admin") info.groups.push_back("system:masters");
     const std::string prefix = "system:serviceaccount:";
     if (user.rfind(prefix, 0) == 0) {
@@ -153,6 +153,10 @@ FaultInjector& Cluster::faults() {
 
 json Cluster::reviewAccess(const json& spec) {
   return kubesim::reviewAccess(impl_->rbac.get(), spec);
+}
+
+json Cluster::reviewRules(const UserInfo& user, const std::string& ns) {
+  return kubesim::reviewRules(impl_->rbac.get(), user, ns);
 }
 
 json Cluster::admin(const std::string& method, const std::string& rawPath, const json& body) {

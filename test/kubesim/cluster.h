@@ -41,6 +41,8 @@ class Cluster {
   // filled spec.user/groups from the caller): takes the review's spec, returns its status
   // ({allowed, reason}). Everything is allowed when rbac is off.
   json reviewAccess(const json& spec);
+  // SelfSubjectRulesReview status for `user` in namespace `ns` (kubectl auth can-i --list).
+  json reviewRules(const UserInfo& user, const std::string& ns);
 
  private:
   struct Impl;

@@ -1,6 +1,9 @@
 #include "test/kubesim/faults.h"
 
 #include <algorithm>
+#include <set>
+
+#include "test/kubesim/util.h"
 
 namespace kubesim {
 
@@ -67,6 +70,65 @@ FaultRule parseFaultRule(const json& body) {
   if (r.code == 0 && r.delayMs == 0) throw invalid("code", "a rule needs a code or a delayMs");
   if (r.code == 429 && r.retryAfterSeconds == 0) r.retryAfterSeconds = 1;
   return r;
+}
+
+json faultFlagToJson(const std::string& text) {
+  std::string t = trim(text);
+  json rule;
+  if (!t.empty() && t.front() == '{') {
+    try {
+      rule = json::parse(t);
+    } catch (const json::parse_error& e) {
+      throw ApiException(422, "Invalid", std::string("not valid JSON: ") + e.what());
+    }
+  } else {
+    rule = json::object();
+    static const std::set<std::string> numeric = {"code", "count", "retryAfterSeconds",
+                                                  "delayMs"};
+    for (const auto& part : split(t, ',')) {
+      std::string item = trim(part);
+      if (item.empty()) continue;
+      auto eq = item.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        throw ApiException(422, "Invalid", "\"" + item + "\": expected key=value");
+      }
+      std::string key = trim(item.substr(0, eq)), value = trim(item.substr(eq + 1));
+      if (key == "ns") key = "namespace";
+      try {
+        std::size_t used = 0;
+        if (numeric.count(key)) {
+          rule[key] = std::stol(value, &used);
+        } else if (key == "fraction") {
+          rule[key] = std::stod(value, &used);
+        } else if (key == "verbs") {
+          json verbs = json::array();
+          for (const auto& v : split(value, '|')) verbs.push_back(trim(v));
+          rule[key] = verbs;
+          used = value.size();
+        } else {
+          rule[key] = value;
+          used = value.size();
+        }
+        if (used != value.size()) throw std::invalid_argument(value);
+      } catch (const std::logic_error&) {
+        throw ApiException(422, "Invalid", key + ": \"" + value + "\" is not a number");
+      }
+    }
+  }
+  static const std::set<std::string> known = {"verb",     "verbs", "resource", "namespace",
+                                              "name",     "user",  "code",     "fraction",
+                                              "count",    "retryAfterSeconds", "delayMs"};
+  if (rule.is_object()) {
+    for (const auto& [key, value] : rule.items()) {
+      if (!known.count(key)) {
+        throw ApiException(422, "Invalid",
+                           key + ": unknown field (use verb, verbs, resource, namespace, name, "
+                                 "user, code, fraction, count, retryAfterSeconds, delayMs)");
+      }
+    }
+  }
+  parseFaultRule(rule);  // throws with the field at fault
+  return rule;
 }
 
 json faultRuleToJson(const FaultRule& r) {

@@ -31,6 +31,10 @@ struct FaultRule {
 // count, retryAfterSeconds, delayMs}); throws ApiException 422 with the offending field.
 FaultRule parseFaultRule(const json& body);
 json faultRuleToJson(const FaultRule& rule);
+// The text of a `kubesim --fault` flag as rule JSON: either the JSON object itself, or the
+// shorthand "verb=create,resource=jobs,code=503,fraction=0.5" (verbs=get|list for several).
+// The rule is checked with parseFaultRule; throws ApiException 422 naming what is wrong.
+json faultFlagToJson(const std::string& text);
 bool faultRuleMatches(const FaultRule& rule, const RequestAttributes& request);
 
 class Faults : public FaultInjector {

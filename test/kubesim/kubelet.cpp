@@ -1,5 +1,7 @@
 #include "test/kubesim/kubelet.h"
+
 #include "test/kubesim/cluster_json.h"
+#include "test/kubesim/container_env.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -294,6 +296,7 @@ std::vector<PodStep> planPodLife(const json& pod, const ScenarioParse& parsed) {
     // Created + Started.
     PodStep start;
     start.at = t;
+    start.createsContainers = true;
     start.apply = [f, run, logText](json& p, const std::string& now) {
       auto& cs = containerStatuses(p, f);
       for (std::size_t i = 0; i < cs.size(); ++i) {
@@ -511,8 +514,20 @@ void Kubelet::scheduleReconcile(const std::string& ns, const std::string& name,
 }
 
 void Kubelet::onEvent(const StoreEvent& event) {
-  if (event.resource != "pods") return;
   const auto md = objectAt(event.object, "metadata");
+  if (event.resource == "configmaps" || event.resource == "secrets") {
+    // Pods held by a missing reference in this namespace try again now (pods_ belongs to the
+    // runner thread, so the look happens there).
+    const std::string ns = md.value("namespace", "");
+    runner_.schedule("kubelet-config/" + ns, std::chrono::steady_clock::now(), [this, ns] {
+      for (const auto& [key, t] : pods_) {
+        if (t.configError.empty() || key.rfind(ns + "/", 0) != 0) continue;
+        scheduleReconcile(ns, key.substr(ns.size() + 1), std::chrono::steady_clock::now());
+      }
+    });
+    return;
+  }
+  if (event.resource != "pods") return;
   scheduleReconcile(md.value("namespace", ""), md.value("name", ""),
                     std::chrono::steady_clock::now());
 }
@@ -580,6 +595,7 @@ void Kubelet::reconcile(const std::string& ns, const std::string& name) {
   Tracked& t = it->second;
   if (md.contains("deletionTimestamp") && !md["deletionTimestamp"].is_null() && !t.terminating) {
     t.terminating = true;
+    t.configError.clear();
     t.steps = planPodTermination(pod, t.scenario);
     t.next = 0;
     t.started = now;
@@ -591,15 +607,35 @@ void Kubelet::reconcile(const std::string& ns, const std::string& name) {
   if (!updated.contains("status") || !updated["status"].is_object())
     updated["status"] = json::object();
   std::vector<const PodStep*> applied;
-  bool remove = false;
+  std::vector<PodEvent> configEvents;
+  bool remove = false, blocked = false, started = false;
   std::size_t n = t.next;
   while (n < t.steps.size() && t.started + clock_.scaled(t.steps[n].at) <= now) {
+    if (t.steps[n].createsContainers && !t.terminating) {
+      const bool wasHeld = !t.configError.empty();
+      if (!resolveEnvironment(t, updated, configEvents)) {
+        blocked = true;
+        break;
+      }
+      // Held back until now: the rest of the plan runs from here.
+      if (wasHeld) t.started = now - clock_.scaled(t.steps[n].at);
+      started = true;
+    }
     t.steps[n].apply(updated, nowText);
     applied.push_back(&t.steps[n]);
     if (t.steps[n].deletePod) remove = true;
     ++n;
   }
-  if (!applied.empty()) {
+  if (started && !t.env.empty()) {
+    // The scenario's log lines see the container's environment: log "uid $(CLUSTER_UID)".
+    auto& annotations = updated["metadata"]["annotations"];
+    if (annotations.is_object() && annotations.contains(kLogAnnotation) &&
+        annotations[kLogAnnotation].is_string()) {
+      annotations[kLogAnnotation] =
+          expandEnvReferences(annotations[kLogAnnotation].get<std::string>(), t.env);
+    }
+  }
+  if (!applied.empty() || blocked) {
     // The binding and the log annotation live outside status: one update, then the status.
     json before = pod, after = updated;
     before.erase("status");
@@ -619,6 +655,9 @@ void Kubelet::reconcile(const std::string& ns, const std::string& name) {
                        e.component == "kubelet" ? kNodeName : "");
       }
     }
+    for (const auto& e : configEvents) {
+      events_.record(updated, "pods", e.component, e.event, kNodeName);
+    }
     if (remove) {
       DeleteOptions opts;
       opts.gracePeriodSeconds = 0;
@@ -631,9 +670,56 @@ void Kubelet::reconcile(const std::string& ns, const std::string& name) {
       return;
     }
   }
-  if (t.next < t.steps.size()) {
+  if (blocked) {
+    scheduleReconcile(ns, name, now + clock_.scaled(kConfigRetrySeconds));
+  } else if (t.next < t.steps.size()) {
     scheduleReconcile(ns, name, t.started + clock_.scaled(t.steps[t.next].at));
   }
+}
+
+bool Kubelet::resolveEnvironment(Tracked& t, json& pod, std::vector<PodEvent>& events) {
+  const std::string ns = objectAt(pod, "metadata").value("namespace", "");
+  ObjectLookup lookup = [&](const std::string& resource,
+                            const std::string& name) -> std::optional<json> {
+    try {
+      return store_.get(resource, ns, name);
+    } catch (const ApiException& e) {
+      if (e.code == 404) return std::nullopt;
+      throw;
+    }
+  };
+  std::string error;
+  std::map<std::string, std::string> firstEnv;
+  bool first = true;
+  for (const auto& c : arrayAt(objectAt(pod, "spec"), "containers")) {
+    auto env = resolveContainerEnv(pod, c.value("name", ""), lookup);
+    if (!env.error.empty()) {
+      error = env.error;
+      break;
+    }
+    if (first) firstEnv = env.asMap();
+    first = false;
+  }
+  if (error.empty()) {
+    t.env = std::move(firstEnv);
+    t.configError.clear();
+    return true;
+  }
+  t.configError = error;
+  // As the kubelet: the containers wait with CreateContainerConfigError and every attempt
+  // records a Failed event (aggregated into one Event with a count).
+  for (auto& c : pod["status"]["containerStatuses"]) {
+    if (!c.is_object()) continue;
+    c["state"] = {{"waiting", {{"reason", "CreateContainerConfigError"}, {"message", error}}}};
+    c["ready"] = false;
+    c["started"] = false;
+  }
+  for (const auto& c : arrayAt(objectAt(pod, "spec"), "containers")) {
+    const std::string cname = c.value("name", "");
+    events.push_back(
+        {"kubelet", {"Warning", "Failed", "Error: " + error, "spec.containers{" + cname + "}"}});
+  }
+  return false;
 }
 
 }  // namespace kubesim

@@ -31,6 +31,9 @@ struct PodStep {
   std::vector<PodEvent> events;
   bool terminal = false;   // the pod reaches Succeeded or Failed here
   bool deletePod = false;  // the kubelet removes the pod (grace 0) here
+  // The containers are created here: their environment is resolved first, and a reference that
+  // cannot be resolved holds the pod at this step (CreateContainerConfigError) until it can.
+  bool createsContainers = false;
 };
 
 // Scheduling, pulling, running and exiting, per the scenario (or the parse error).
@@ -54,7 +57,12 @@ class Kubelet {
     std::size_t next = 0;
     std::chrono::steady_clock::time_point started;
     bool terminating = false;
+    std::string configError;  // the env reference that holds the containers back, if any
+    std::map<std::string, std::string> env;  // the first container's, for $(VAR) in logs
   };
+  // Resolves the containers' env before they are created; false, with the pod's container
+  // statuses and `events` saying why, when a reference cannot be resolved yet.
+  bool resolveEnvironment(Tracked& t, json& pod, std::vector<PodEvent>& events);
   void reconcile(const std::string& ns, const std::string& name);
   void scheduleReconcile(const std::string& ns, const std::string& name,
                          std::chrono::steady_clock::time_point at);
@@ -64,6 +72,9 @@ class Kubelet {
   const Clock& clock_;
   EventRecorder& events_;
   std::map<std::string, Tracked> pods_;  // ns/name -> plan; only touched on the runner thread
+  // A pod held by a missing ConfigMap or Secret is retried after this many scenario seconds,
+  // as a real kubelet's pod worker backs off, and at once when one of them changes.
+  static constexpr double kConfigRetrySeconds = 10;
 };
 
 }  // namespace kubesim

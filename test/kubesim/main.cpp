@@ -9,6 +9,7 @@
 #include <iostream>
 #include <string>
 
+#include "test/kubesim/faults.h"
 #include "test/kubesim/simulator.h"
 
 namespace {
@@ -18,7 +19,13 @@ void usage() {
       stderr,
       "usage: kubesim [--port N] [--bind-address ADDR] [--kubeconfig-out FILE] [--plain-http]\n"
       "               [--time-scale X] [--authorization rbac] [--data-dir DIR] [--no-cluster]\n"
-      "               [--watch-window N] [--bookmark-interval-ms N]\n");
+      "               [--watch-window N] [--bookmark-interval-ms N]\n"
+      "               [--fault RULE]... [--fault-seed N]\n"
+      "  --fault RULE  fail or delay matching requests from the start; RULE is the JSON of\n"
+      "                POST /kubesim/faults or key=value pairs, e.g.\n"
+      "                --fault verb=create,resource=jobs,code=503,fraction=0.5\n"
+      "                --fault verbs=list|watch,resource=pods,delayMs=200\n"
+      "                (see docs/kubesim-cluster.md, \"Faults\")\n");
 }
 
 }  // namespace
@@ -65,6 +72,16 @@ int main(int argc, char** argv) {
         o.watchWindow = std::stoul(value());
       else if (flag == "--bookmark-interval-ms")
         o.bookmarkInterval = std::chrono::milliseconds(std::stol(value()));
+      else if (flag == "--fault") {
+        std::string v = value();
+        try {
+          o.faultRules.push_back(kubesim::faultFlagToJson(v));
+        } catch (const kubesim::ApiException& e) {
+          std::fprintf(stderr, "kubesim: --fault %s: %s\n", v.c_str(), e.what());
+          return 2;
+        }
+      } else if (flag == "--fault-seed")
+        o.faultSeed = std::stoull(value());
       else if (flag == "--help" || flag == "-h") {
         usage();
         return 0;

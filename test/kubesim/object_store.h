@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -93,6 +94,8 @@ class ObjectStore {
 struct UserInfo {
   std::string name;  // "admin", "system:serviceaccount:ns:sa"
   std::vector<std::string> groups;
+  std::string uid;                                        // set only by impersonation
+  std::map<std::string, std::vector<std::string>> extra;  // set only by impersonation
 };
 
 struct RequestAttributes {

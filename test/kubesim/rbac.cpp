@@ -228,7 +228,79 @@ std::string forbiddenMessage(const RequestAttributes& r, const std::string& reas
   return msg;
 }
 
-RbacDecision RbacAuthorizer::decide(const RequestAttributes& request) {
+json rulesReview(const RbacPolicy& p, const UserInfo& user, const std::string& ns) {
+  json resourceRules = json::array(), nonResourceRules = json::array();
+  std::vector<std::string> errors;
+  auto add = [&](const json& rule) {
+    json verbs = arrayAt(rule, "verbs");
+    if (rule.contains("nonResourceURLs")) {
+      nonResourceRules.push_back({{"verbs", verbs}, {"nonResourceURLs", rule["nonResourceURLs"]}});
+      return;
+    }
+    json out = {{"verbs", verbs},
+                {"apiGroups", arrayAt(rule, "apiGroups")},
+                {"resources", arrayAt(rule, "resources")}};
+    if (!arrayAt(rule, "resourceNames").empty()) out["resourceNames"] = rule["resourceNames"];
+    resourceRules.push_back(out);
+  };
+  if (inGroup(user, "system:masters")) {
+    for (const auto& rule : builtinClusterAdmin()["rules"]) add(rule);
+  } else if (inGroup(user, "system:authenticated")) {
+    // The bootstrap roles every authenticated user is bound to.
+    add({{"verbs", {"create"}},
+         {"apiGroups", {"authorization.k8s.io"}},
+         {"resources", {"selfsubjectaccessreviews", "selfsubjectrulesreviews"}}});
+    add({{"verbs", {"create"}},
+         {"apiGroups", {"authentication.k8s.io"}},
+         {"resources", {"selfsubjectreviews"}}});
+    add({{"verbs", {"get"}},
+         {"nonResourceURLs",
+          {"/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*",
+           "/readyz", "/version", "/version/"}}});
+  }
+  auto fromBinding = [&](const json& b, bool clusterBinding) {
+    const auto md = objectAt(b, "metadata");
+    const std::string bns = md.value("namespace", "");
+    if (!clusterBinding && bns != ns) return;
+    bool matched = false;
+    for (const auto& s : arrayAt(b, "subjects")) matched = matched || subjectMatches(s, user, bns);
+    if (!matched) return;
+    const json roleRef = objectAt(b, "roleRef");
+    const std::string kind = roleRef.value("kind", ""), name = roleRef.value("name", "");
+    const json* role = nullptr;
+    if (kind == "ClusterRole") {
+      role = findByName(p.clusterRoles, name);
+      if (!role && name == "cluster-admin") role = &builtinClusterAdmin();
+    } else if (kind == "Role") {
+      role = findByName(p.roles, name, bns);
+    }
+    if (!role) {
+      errors.push_back((kind == "Role" ? "role" : "clusterrole") +
+                       std::string(".rbac.authorization.k8s.io \"") + name + "\" not found");
+      return;
+    }
+    for (const auto& rule : arrayAt(*role, "rules")) {
+      // A RoleBinding grants only resource rules, inside its namespace.
+      if (!clusterBinding && rule.contains("nonResourceURLs")) continue;
+      add(rule);
+    }
+  };
+  for (const auto& b : p.clusterRoleBindings) fromBinding(b, true);
+  if (!ns.empty()) {
+    for (const auto& b : p.roleBindings) fromBinding(b, false);
+  }
+  json status = {{"resourceRules", resourceRules},
+                 {"nonResourceRules", nonResourceRules},
+                 {"incomplete", !errors.empty()}};
+  if (!errors.empty()) {
+    std::string joined;
+    for (const auto& e : errors) joined += (joined.empty() ? "" : ", ") + e;
+    status["evaluationError"] = joined;
+  }
+  return status;
+}
+
+RbacPolicy RbacAuthorizer::policyFor(const UserInfo& user) {
   RbacPolicy p;
   auto load = [&](const std::string& resource, std::vector<json>& into) {
     try {
@@ -237,13 +309,29 @@ RbacDecision RbacAuthorizer::decide(const RequestAttributes& request) {
       into.clear();
     }
   };
-  if (!inGroup(request.user, "system:masters")) {
+  if (!inGroup(user, "system:masters")) {
     load("roles.rbac.authorization.k8s.io", p.roles);
     load("clusterroles.rbac.authorization.k8s.io", p.clusterRoles);
     load("rolebindings.rbac.authorization.k8s.io", p.roleBindings);
     load("clusterrolebindings.rbac.authorization.k8s.io", p.clusterRoleBindings);
   }
-  return evaluateRbac(p, request);
+  return p;
+}
+
+json reviewRules(RbacAuthorizer* authorizer, const UserInfo& user, const std::string& ns) {
+  if (!authorizer) {
+    // No authorizer: every request is allowed, which a rules review says as one wildcard rule.
+    return {{"resourceRules", json::array({{{"verbs", {"*"}},
+                                            {"apiGroups", {"*"}},
+                                            {"resources", {"*"}}}})},
+            {"nonResourceRules", json::array({{{"verbs", {"*"}}, {"nonResourceURLs", {"*"}}}})},
+            {"incomplete", false}};
+  }
+  return rulesReview(authorizer->policyFor(user), user, ns);
+}
+
+RbacDecision RbacAuthorizer::decide(const RequestAttributes& request) {
+  return evaluateRbac(policyFor(request.user), request);
 }
 
 std::optional<std::string> RbacAuthorizer::deny(const RequestAttributes& request) {

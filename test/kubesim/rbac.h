@@ -36,6 +36,8 @@ class RbacAuthorizer : public Authorizer {
   explicit RbacAuthorizer(ObjectStore& store) : store_(store) {}
   std::optional<std::string> deny(const RequestAttributes& request) override;
   RbacDecision decide(const RequestAttributes& request);
+  // The roles and bindings that can apply to `user` (none are read for system:masters).
+  RbacPolicy policyFor(const UserInfo& user);
 
  private:
   ObjectStore& store_;
@@ -44,5 +46,10 @@ class RbacAuthorizer : public Authorizer {
 // authorization.k8s.io/v1 SubjectAccessReview: spec in, status out. With no authorizer (RBAC
 // off) everything is allowed, as kubesim then allows every request.
 json reviewAccess(RbacAuthorizer* authorizer, const json& spec);
+
+// authorization.k8s.io/v1 SelfSubjectRulesReview status: the rules `user` has in namespace `ns`
+// (ClusterRoleBindings, plus RoleBindings of `ns`), as `kubectl auth can-i --list` shows them.
+json rulesReview(const RbacPolicy& policy, const UserInfo& user, const std::string& ns);
+json reviewRules(RbacAuthorizer* authorizer, const UserInfo& user, const std::string& ns);
 
 }  // namespace kubesim

@@ -3,10 +3,12 @@
 #include <httplib.h>
 #include <yaml-cpp/yaml.h>
 
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 
 #include "test/kubesim/discovery.h"
+#include "test/kubesim/impersonation.h"
 #include "test/kubesim/protobuf.h"
 #include "test/kubesim/selectors.h"
 #include "test/kubesim/tables.h"
@@ -141,6 +143,28 @@ int statusFromException(const ApiException& e) {
 void writeJson(httplib::Response& res, int code, const json& body) {
   res.status = code;
   res.set_content(body.dump(), "application/json");
+}
+
+// The Impersonate-* headers of a request (httplib's header map compares names ignoring case).
+ImpersonationHeaders impersonationHeaders(const httplib::Request& req) {
+  ImpersonationHeaders h;
+  static const std::string extraPrefix = "impersonate-extra-";
+  for (const auto& [name, value] : req.headers) {
+    std::string lower;
+    for (char c : name) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (lower == "impersonate-user") {
+      h.user = value;
+      h.userSet = true;
+    } else if (lower == "impersonate-group") {
+      h.groups.push_back(value);
+    } else if (lower == "impersonate-uid") {
+      h.uid = value;
+      h.uidSet = true;
+    } else if (lower.rfind(extraPrefix, 0) == 0) {
+      h.extra[decodeExtraKey(name.substr(extraPrefix.size()))].push_back(value);
+    }
+  }
+  return h;
 }
 
 bool wantsTable(const httplib::Request& req) {
@@ -310,7 +334,24 @@ void ApiServer::handle(const httplib::Request& req, httplib::Response& res) {
       if (!user) throw ApiException(401, "Unauthorized", "Unauthorized");
       attrs.user = *user;
     } else {
-      attrs.user = UserInfo{"system:anonymous", {"system:unauthenticated"}};
+      attrs.user = UserInfo{"system:anonymous", {"system:unauthenticated"}, {}, {}};
+    }
+    // Impersonation (kubectl --as/--as-group/--as-uid): the caller must be allowed to
+    // impersonate; the request then runs as the impersonated user.
+    ImpersonationHeaders imp = impersonationHeaders(req);
+    if (imp.any()) {
+      auto plan = planImpersonation(attrs.user, imp);
+      if (Authorizer* a = cluster_.authorizer()) {
+        for (const auto& check : plan.checks) {
+          if (auto why = a->deny(check)) {
+            json d = {{"name", check.name}, {"kind", check.resource}};
+            if (!check.apiGroup.empty()) d["group"] = check.apiGroup;
+            rec.user = attrs.user.name;
+            throw ApiException(403, "Forbidden", *why, d);
+          }
+        }
+      }
+      attrs.user = plan.user;
     }
     rec.user = attrs.user.name;
     if (!publicPath) {
@@ -433,6 +474,38 @@ void ApiServer::handle(const httplib::Request& req, httplib::Response& res) {
                   {"metadata", {{"creationTimestamp", nullptr}}},
                   {"spec", spec},
                   {"status", cluster_.reviewAccess(review)}};
+      writeJson(res, 201, out);
+      return finish(201);
+    }
+
+    // kubectl auth can-i --list: the caller's rules in a namespace.
+    if (route.group == "authorization.k8s.io" && route.version == "v1" && req.method == "POST" &&
+        route.name.empty() && route.resourceName == "selfsubjectrulesreviews") {
+      json body = isKubernetesProtobuf(req.get_header_value("Content-Type"))
+                      ? decodeKubernetesProtobuf(req.body)
+                      : parseBody(req.body, true);
+      if (!body.is_object()) throw badRequest("the body of the request was in an unknown format");
+      json spec = body.value("spec", json::object());
+      if (!spec.is_object()) spec = json::object();
+      json out = {{"apiVersion", "authorization.k8s.io/v1"},
+                  {"kind", "SelfSubjectRulesReview"},
+                  {"metadata", {{"creationTimestamp", nullptr}}},
+                  {"spec", spec},
+                  {"status", cluster_.reviewRules(attrs.user, spec.value("namespace", ""))}};
+      writeJson(res, 201, out);
+      return finish(201);
+    }
+
+    // kubectl auth whoami: who the server takes the caller for (after impersonation).
+    if (route.group == "authentication.k8s.io" && route.version == "v1" && req.method == "POST" &&
+        route.name.empty() && route.resourceName == "selfsubjectreviews") {
+      json info = {{"username", attrs.user.name}, {"groups", attrs.user.groups}};
+      if (!attrs.user.uid.empty()) info["uid"] = attrs.user.uid;
+      if (!attrs.user.extra.empty()) info["extra"] = attrs.user.extra;
+      json out = {{"apiVersion", "authentication.k8s.io/v1"},
+                  {"kind", "SelfSubjectReview"},
+                  {"metadata", {{"creationTimestamp", nullptr}}},
+                  {"status", {{"userInfo", info}}}};
       writeJson(res, 201, out);
       return finish(201);
     }

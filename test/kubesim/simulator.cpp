@@ -32,7 +32,8 @@ Simulator::Simulator(SimulatorOptions options) : impl_(std::make_unique<Impl>())
   so.dataDir = impl_->options.dataDir;
   impl_->storage = std::make_unique<Storage>(so);
   impl_->cluster = std::make_unique<Cluster>(
-      *impl_->storage, ClusterOptions{impl_->options.timeScale, impl_->options.rbac});
+      *impl_->storage, ClusterOptions{impl_->options.timeScale, impl_->options.rbac,
+                                      impl_->options.faultRules, impl_->options.faultSeed});
 }
 
 Simulator::~Simulator() {

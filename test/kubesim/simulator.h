@@ -27,6 +27,9 @@ struct SimulatorOptions {
   std::size_t watchWindow = 100000;  // events kept for watch resumption; older versions get 410
   std::chrono::milliseconds bookmarkInterval{1000};
   bool runCluster = true;  // start the controller-manager/scheduler/kubelet actors
+  // Fault rules active from the start (kubesim --fault; same JSON as POST /kubesim/faults).
+  json faultRules = json::array();
+  std::uint64_t faultSeed = 1;  // fraction-based faults draw from this seed: runs repeat
 };
 
 // One request as the server saw it; tests and benchmarks read these.

@@ -84,7 +84,7 @@ TEST_CASE("rbac: subresources, resourceNames, wildcards and groups") {
 
 TEST_CASE("rbac: bootstrap policy: masters, discovery, self access reviews") {
   RbacPolicy p;
-  UserInfo admin{"admin", {"system:masters", "system:authenticated"}};
+  UserInfo admin{"admin", {"system:masters", "system:authenticated"}, {}, {}};
   CHECK(evaluateRbac(p, req(admin, "delete", "", "namespaces", "", "kube-system")).allowed);
   auto op = sa("ops", "op");
   RequestAttributes discovery;
@@ -122,7 +122,7 @@ TEST_CASE("rbac: a binding to a missing role says so in the denial") {
   p.roleBindings.push_back({{"metadata", {{"name", "b"}, {"namespace", "ns"}}},
                             {"roleRef", {{"kind", "Role"}, {"name", "missing"}}},
                             {"subjects", {{{"kind", "User"}, {"name", "alice"}}}}});
-  UserInfo alice{"alice", {"system:authenticated"}};
+  UserInfo alice{"alice", {"system:authenticated"}, {}, {}};
   auto d = evaluateRbac(p, req(alice, "get", "", "pods", "ns", "p"));
   CHECK_FALSE(d.allowed);
   CHECK(d.reason == "RBAC: role.rbac.authorization.k8s.io \"missing\" not found");
