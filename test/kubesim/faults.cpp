@@ -83,8 +83,7 @@ json faultFlagToJson(const std::string& text) {
     }
   } else {
     rule = json::object();
-    static const std::set<std::string> numeric = {"code", "count", "retryAfterSeconds",
-                                                  "delayMs"};
+    static const std::set<std::string> numeric = {"code", "count", "retryAfterSeconds", "delayMs"};
     for (const auto& part : split(t, ',')) {
       std::string item = trim(part);
       if (item.empty()) continue;
@@ -115,15 +114,16 @@ json faultFlagToJson(const std::string& text) {
       }
     }
   }
-  static const std::set<std::string> known = {"verb",     "verbs", "resource", "namespace",
-                                              "name",     "user",  "code",     "fraction",
-                                              "count",    "retryAfterSeconds", "delayMs"};
+  static const std::set<std::string> known = {
+      "verb", "verbs",    "resource", "namespace",         "name",   "user",
+      "code", "fraction", "count",    "retryAfterSeconds", "delayMs"};
   if (rule.is_object()) {
     for (const auto& [key, value] : rule.items()) {
       if (!known.count(key)) {
         throw ApiException(422, "Invalid",
-                           key + ": unknown field (use verb, verbs, resource, namespace, name, "
-                                 "user, code, fraction, count, retryAfterSeconds, delayMs)");
+                           key +
+                               ": unknown field (use verb, verbs, resource, namespace, name, "
+                               "user, code, fraction, count, retryAfterSeconds, delayMs)");
       }
     }
   }

@@ -321,9 +321,8 @@ RbacPolicy RbacAuthorizer::policyFor(const UserInfo& user) {
 json reviewRules(RbacAuthorizer* authorizer, const UserInfo& user, const std::string& ns) {
   if (!authorizer) {
     // No authorizer: every request is allowed, which a rules review says as one wildcard rule.
-    return {{"resourceRules", json::array({{{"verbs", {"*"}},
-                                            {"apiGroups", {"*"}},
-                                            {"resources", {"*"}}}})},
+    return {{"resourceRules",
+             json::array({{{"verbs", {"*"}}, {"apiGroups", {"*"}}, {"resources", {"*"}}}})},
             {"nonResourceRules", json::array({{{"verbs", {"*"}}, {"nonResourceURLs", {"*"}}}})},
             {"incomplete", false}};
   }

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <csignal>
 #include <fstream>
 #include <mutex>
 #include <thread>
@@ -114,6 +115,11 @@ const json* condition(const json& obj, const std::string& type) {
     if (c.value("type", "") == type) return &c;
   }
   return nullptr;
+}
+
+std::string trimmed(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
 }
 
 bool conditionIs(const json& obj, const std::string& type, const std::string& status = "True") {
@@ -589,4 +595,272 @@ TEST_CASE(
         return conditionIs(job, "Complete");
       },
       std::chrono::seconds(30)));
+}
+
+TEST_CASE("cluster: kubectl auth can-i --as answers per rules, and impersonating is authorized") {
+  Cluster c(true);
+  c.apply(R"(apiVersion: v1
+kind: Namespace
+metadata: {name: team}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: runner, namespace: team}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: runner, namespace: team}
+rules:
+- apiGroups: [batch]
+  resources: [jobs]
+  verbs: [get, list, watch, create]
+- apiGroups: [""]
+  resources: [pods/log]
+  verbs: [get]
+- apiGroups: [""]
+  resources: [configmaps]
+  resourceNames: [cluster-identity]
+  verbs: [get]
+- apiGroups: [prefect.io]
+  resources: ["*"]
+  verbs: ["*"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: runner, namespace: team}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: runner}
+subjects:
+- {kind: ServiceAccount, name: runner, namespace: team}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: lease-user}
+rules:
+- apiGroups: [coordination.k8s.io]
+  resources: [leases]
+  verbs: [get, update]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: devs-leases, namespace: team}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: lease-user}
+subjects:
+- {kind: Group, name: devs}
+)");
+  REQUIRE(c.kubectl({"apply", "-f", testsupport::sourceDir() + "/crds/flowrun.yaml"}).exitCode ==
+          0);
+  const std::string sa = "system:serviceaccount:team:runner";
+  // kubectl auth can-i exits 0 for yes and 1 for no; each case is one rule's edge.
+  struct Case {
+    std::vector<std::string> args;
+    std::string as;
+    std::vector<std::string> groups;
+    bool allowed;
+  };
+  const std::vector<Case> cases = {
+      {{"get", "jobs"}, sa, {}, true},
+      {{"create", "jobs.batch"}, sa, {}, true},
+      {{"delete", "jobs"}, sa, {}, false},
+      {{"get", "jobs", "--subresource=status"}, sa, {}, false},  // jobs does not cover jobs/status
+      {{"get", "pods", "--subresource=log"}, sa, {}, true},
+      {{"get", "pods"}, sa, {}, false},  // pods/log does not cover pods
+      {{"get", "configmaps/cluster-identity"}, sa, {}, true},
+      {{"get", "configmaps/other"}, sa, {}, false},
+      {{"list", "configmaps"}, sa, {}, false},  // resourceNames never allow list
+      {{"patch", "flowruns.prefect.io/x"}, sa, {}, true},
+      {{"update", "flowruns", "--subresource=status"}, sa, {}, true},  // "*" covers subresources
+      {{"get", "jobs", "-n", "default"}, sa, {}, false},               // a Role stays in its ns
+      {{"get", "leases"}, "bob", {"devs"}, true},
+      {{"get", "leases"}, "bob", {}, false},
+      {{"get", "leases", "-n", "default"}, "bob", {"devs"}, false},
+  };
+  for (const auto& k : cases) {
+    std::vector<std::string> args = {"auth", "can-i"};
+    args.insert(args.end(), k.args.begin(), k.args.end());
+    if (std::find(k.args.begin(), k.args.end(), "-n") == k.args.end()) {
+      args.insert(args.end(), {"-n", "team"});
+    }
+    args.push_back("--as=" + k.as);
+    for (const auto& g : k.groups) args.push_back("--as-group=" + g);
+    auto r = c.kubectl(args);
+    std::string shown;
+    for (const auto& a : args) shown += a + " ";
+    INFO(shown << "-> " << r.out << r.err);
+    CHECK(r.exitCode == (k.allowed ? 0 : 1));
+    CHECK(trimmed(r.out) == (k.allowed ? "yes" : "no"));
+  }
+
+  // The impersonated user is who the server sees: whoami, and a real request's denial.
+  auto who = c.kubectl({"auth", "whoami", "--as=" + sa, "-o", "json"});
+  REQUIRE(who.exitCode == 0);
+  auto info = json::parse(who.out)["status"]["userInfo"];
+  CHECK(info["username"] == sa);
+  CHECK(info["groups"] ==
+        json{"system:serviceaccounts", "system:serviceaccounts:team", "system:authenticated"});
+  auto pods = c.kubectl({"get", "pods", "-n", "team", "--as=" + sa});
+  CHECK(pods.exitCode != 0);
+  CHECK(pods.err.find("pods is forbidden: User \"system:serviceaccount:team:runner\" cannot list "
+                      "resource \"pods\" in API group \"\" in the namespace \"team\"") !=
+        std::string::npos);
+  CHECK(c.sim.requestLog().count("list", "pods", 403, "team") == 1);
+
+  // can-i --list shows the Role's rules in its namespace, and not elsewhere.
+  auto list = c.kubectl({"auth", "can-i", "--list", "-n", "team", "--as=" + sa});
+  REQUIRE(list.exitCode == 0);
+  CHECK(list.out.find("jobs.batch") != std::string::npos);
+  CHECK(list.out.find("[cluster-identity]") != std::string::npos);
+  auto elsewhere = c.kubectl({"auth", "can-i", "--list", "-n", "default", "--as=" + sa});
+  CHECK(elsewhere.out.find("jobs.batch") == std::string::npos);
+
+  // Impersonating needs the impersonate verb: the service account has none.
+  auto denied = c.as(sa, {"get", "jobs", "-n", "team", "--as=bob"});
+  CHECK(denied.exitCode != 0);
+  CHECK(denied.err.find("users \"bob\" is forbidden: User \"system:serviceaccount:team:runner\" "
+                        "cannot impersonate resource \"users\" in API group \"\" at the cluster "
+                        "scope") != std::string::npos);
+  // Granted for one user, it works for that user only.
+  c.apply(R"(apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: impersonate-bob}
+rules:
+- apiGroups: [""]
+  resources: [users]
+  resourceNames: [bob]
+  verbs: [impersonate]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: runner-impersonates-bob}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: impersonate-bob}
+subjects:
+- {kind: ServiceAccount, name: runner, namespace: team}
+)");
+  auto asBob = c.as(sa, {"auth", "whoami", "--as=bob", "-o", "json"});
+  INFO(asBob.err);
+  REQUIRE(asBob.exitCode == 0);
+  CHECK(json::parse(asBob.out)["status"]["userInfo"]["username"] == "bob");
+  CHECK(c.as(sa, {"auth", "whoami", "--as=carol"}).exitCode != 0);
+  // Each asked-for group needs its own grant: no escalation to system:masters.
+  auto escalate = c.as(sa, {"get", "pods", "-n", "team", "--as=bob", "--as-group=system:masters"});
+  CHECK(escalate.exitCode != 0);
+  CHECK(escalate.err.find("groups \"system:masters\" is forbidden: User "
+                          "\"system:serviceaccount:team:runner\" cannot impersonate resource "
+                          "\"groups\" in API group \"\" at the cluster scope") !=
+        std::string::npos);
+}
+
+TEST_CASE(
+    "cluster: a container's env reads ConfigMaps and Secrets and a missing one holds the pod") {
+  Cluster c;
+  c.apply(R"y(apiVersion: v1
+kind: Secret
+metadata: {name: api, namespace: default}
+stringData: {key: s3cret}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: reader
+  namespace: default
+  annotations:
+    kubesim.io/scenario: 'log "cluster=$(CLUSTER_UID) key=$(API_KEY) pod=$(POD)"; run 1s'
+spec:
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: busybox
+    env:
+    - name: CLUSTER_UID
+      valueFrom:
+        configMapKeyRef: {name: identity, key: uid}
+    - name: API_KEY
+      valueFrom:
+        secretKeyRef: {name: api, key: key}
+    - name: POD
+      valueFrom:
+        fieldRef: {fieldPath: metadata.name}
+)y");
+  auto field = [&](const json::json_pointer& at) {
+    auto pod = c.get({"pod", "reader"});
+    try {
+      return pod.at(at).get<std::string>();
+    } catch (const json::exception&) {
+      return std::string();
+    }
+  };
+  // Until the ConfigMap exists the container is not created, as a kubelet reports it.
+  REQUIRE(waitFor([&] {
+    return field("/status/containerStatuses/0/state/waiting/reason"_json_pointer) ==
+           "CreateContainerConfigError";
+  }));
+  CHECK(field("/status/phase"_json_pointer) == "Pending");
+  CHECK(field("/status/containerStatuses/0/state/waiting/message"_json_pointer) ==
+        "configmap \"identity\" not found");
+  CHECK(c.hasEvent("default", "reader", "Failed: Error: configmap \"identity\" not found"));
+  auto table = c.kubectl({"get", "pod", "reader"});
+  CHECK(table.out.find("CreateContainerConfigError") != std::string::npos);
+
+  // Publishing the ConfigMap lets it start; its log line shows what the env held.
+  c.apply(R"(apiVersion: v1
+kind: ConfigMap
+metadata: {name: identity, namespace: default}
+data: {uid: 6f1c2a8e-0000-4000-8000-000000000001}
+)");
+  REQUIRE(waitFor([&] { return field("/status/phase"_json_pointer) == "Succeeded"; }));
+  auto logs = c.kubectl({"logs", "reader"});
+  CHECK(trimmed(logs.out) == "cluster=6f1c2a8e-0000-4000-8000-000000000001 key=s3cret pod=reader");
+  CHECK(c.hasEvent("default", "reader", "Started: Started container main"));
+}
+
+TEST_CASE("cluster: kubesim --fault flags fail and delay requests from the start") {
+  testsupport::TempDir dir;
+  const std::string kubesim = testsupport::binaryDir() + "/test/kubesim/kubesim";
+  const std::string kubeconfig = dir.file("kubeconfig");
+  testsupport::BackgroundProcess sim(
+      {kubesim, "--port", "0", "--kubeconfig-out", kubeconfig, "--fault",
+       "verb=create,resource=configmaps,code=409,count=1", "--fault",
+       R"({"verbs":["list"],"resource":"secrets","delayMs":800})", "--fault",
+       "verb=list,resource=jobs.batch,code=429,count=1,retryAfterSeconds=1"},
+      dir.file("kubesim.log"));
+  REQUIRE(waitFor([&] { return sim.log().find("kubesim listening on") != std::string::npos; }));
+
+  // 409 once, then the rule is used up.
+  auto first = testsupport::kubectl(kubeconfig, {"create", "configmap", "x"});
+  CHECK(first.exitCode != 0);
+  CHECK(first.err.find("Operation cannot be fulfilled") != std::string::npos);
+  CHECK(testsupport::kubectl(kubeconfig, {"create", "configmap", "x"}).exitCode == 0);
+
+  // A delay is seen as time: the answer comes no sooner than 800 ms.
+  auto start = std::chrono::steady_clock::now();
+  CHECK(testsupport::kubectl(kubeconfig, {"get", "secrets"}).exitCode == 0);
+  CHECK(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(800));
+
+  // 429 with Retry-After: kubectl waits and retries by itself.
+  CHECK(testsupport::kubectl(kubeconfig, {"get", "jobs"}).exitCode == 0);
+  // The counted rules are used up and gone; the request log shows each injected answer.
+  auto faults = json::parse(
+      testsupport::kubectl(kubeconfig, {"get", "--raw", "/kubesim/faults"}).out, nullptr, false);
+  REQUIRE(faults.is_object());
+  REQUIRE(faults["rules"].size() == 1);
+  CHECK(faults["rules"][0]["delayMs"] == 800);
+  CHECK(faults["rules"][0]["injected"] == 1);
+  auto log = json::parse(
+      testsupport::kubectl(kubeconfig, {"get", "--raw", "/kubesim/requests"}).out, nullptr, false);
+  REQUIRE(log.is_object());
+  int conflicts = 0, throttled = 0;
+  for (const auto& r : log["requests"]) {
+    if (r["verb"] == "create" && r["resource"] == "configmaps" && r["code"] == 409) ++conflicts;
+    if (r["verb"] == "list" && r["resource"] == "jobs" && r["code"] == 429) ++throttled;
+  }
+  CHECK(conflicts == 1);
+  CHECK(throttled == 1);
+
+  sim.signal(SIGTERM);
+  CHECK(sim.wait() == 0);
+
+  // A bad rule stops kubesim before it listens, saying what is wrong.
+  auto bad = testsupport::runProcess({kubesim, "--fault", "verb=get,code=418"});
+  CHECK(bad.exitCode == 2);
+  CHECK(bad.err.find("kubesim: --fault verb=get,code=418: fault rule: code: unsupported status "
+                     "code 418") != std::string::npos);
 }

@@ -9,7 +9,7 @@ namespace {
 RequestAttributes req(const std::string& verb, const std::string& group,
                       const std::string& resource, const std::string& sub = "") {
   RequestAttributes r;
-  r.user = {"admin", {}};
+  r.user = {"admin", {}, {}, {}};
   r.verb = verb;
   r.apiGroup = group;
   r.resource = resource;
@@ -91,4 +91,39 @@ TEST_CASE("faults: watches: expire-next, close-all epoch, outage delays and clos
   CHECK(d.delayMs <= 2000);
   f.clear();
   CHECK(f.onRequest(req("get", "", "pods")).delayMs == 0);
+}
+
+TEST_CASE("faults: --fault flags take the shorthand or JSON and are checked up front") {
+  json r = faultFlagToJson("verb=create, resource=jobs.batch,code=503,fraction=0.5,count=2");
+  CHECK(r == json{{"verb", "create"},
+                  {"resource", "jobs.batch"},
+                  {"code", 503},
+                  {"fraction", 0.5},
+                  {"count", 2}});
+  auto rule = parseFaultRule(r);
+  CHECK(rule.verbs == std::vector<std::string>{"create"});
+  CHECK(rule.count == 2);
+  CHECK(faultFlagToJson("verbs=list|watch,resource=pods,delayMs=200,ns=team")["verbs"] ==
+        json{"list", "watch"});
+  CHECK(faultFlagToJson("verbs=list|watch,resource=pods,delayMs=200,ns=team")["namespace"] ==
+        "team");
+  CHECK(faultFlagToJson(R"({"resource": "pods/log", "code": 500})") ==
+        json{{"resource", "pods/log"}, {"code", 500}});
+  auto message = [](const std::string& text) {
+    try {
+      faultFlagToJson(text);
+    } catch (const ApiException& e) {
+      CHECK(e.code == 422);
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  CHECK(message("code=418") ==
+        "fault rule: code: unsupported status code 418 (use 429, 500, "
+        "503, 409, ...)");
+  CHECK(message("code=5x") == "code: \"5x\" is not a number");
+  CHECK(message("verb=get") == "fault rule: code: a rule needs a code or a delayMs");
+  CHECK(message("code=500,colour=red").rfind("colour: unknown field", 0) == 0);
+  CHECK(message("code500") == "\"code500\": expected key=value");
+  CHECK(message("{\"code\": ").rfind("not valid JSON", 0) == 0);
 }

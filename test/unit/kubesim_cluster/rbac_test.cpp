@@ -8,7 +8,9 @@ namespace {
 
 UserInfo sa(const std::string& ns, const std::string& name) {
   return {"system:serviceaccount:" + ns + ":" + name,
-          {"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"}};
+          {"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"},
+          {},
+          {}};
 }
 
 RequestAttributes req(const UserInfo& user, const std::string& verb, const std::string& group,
@@ -133,4 +135,35 @@ TEST_CASE("rbac: SubjectAccessReview spec in, status out, everything allowed wit
       {"user", "system:serviceaccount:ns:sa"},
       {"resourceAttributes", {{"verb", "get"}, {"resource", "pods"}, {"namespace", "ns"}}}};
   CHECK(reviewAccess(nullptr, spec)["allowed"] == true);
+}
+
+TEST_CASE("rbac: a rules review lists what kubectl auth can-i --list shows") {
+  auto p = operatorPolicy();
+  auto op = sa("ops", "op");
+  json inData = rulesReview(p, op, "data");
+  CHECK(inData["incomplete"] == false);
+  // Bootstrap (3 self reviews in 2 rules), the ClusterRole through the group, the Role.
+  json resources = json::array();
+  for (const auto& r : inData["resourceRules"]) resources.push_back(r["resources"]);
+  CHECK(resources == json{{"selfsubjectaccessreviews", "selfsubjectrulesreviews"},
+                          {"selfsubjectreviews"},
+                          {"*"},
+                          {"jobs", "jobs/status"},
+                          {"configmaps"}});
+  CHECK(inData["resourceRules"][4]["resourceNames"] == json{"only-this"});
+  CHECK(inData["nonResourceRules"].size() == 1);
+  // The Role applies only in its namespace.
+  CHECK(rulesReview(p, op, "elsewhere")["resourceRules"].size() == 3);
+  // A binding to a missing role makes the review incomplete, saying which.
+  p.roleBindings.push_back(
+      {{"metadata", {{"name", "broken"}, {"namespace", "data"}}},
+       {"roleRef", {{"kind", "Role"}, {"name", "gone"}}},
+       {"subjects", {{{"kind", "ServiceAccount"}, {"name", "op"}, {"namespace", "ops"}}}}});
+  json broken = rulesReview(p, op, "data");
+  CHECK(broken["incomplete"] == true);
+  CHECK(broken["evaluationError"] == "role.rbac.authorization.k8s.io \"gone\" not found");
+  // Without an authorizer everything is allowed, said as one wildcard rule.
+  json all = reviewRules(nullptr, op, "data");
+  CHECK(all["resourceRules"] ==
+        json{{{"verbs", {"*"}}, {"apiGroups", {"*"}}, {"resources", {"*"}}}});
 }
