@@ -29,6 +29,7 @@ class ApiClient {
     client_.set_ca_cert_store(store);  // the client owns the store
     client_.enable_server_certificate_verification(true);
     client_.set_keep_alive(true);
+    client_.set_tcp_nodelay(true);
     client_.set_read_timeout(30, 0);
   }
 
