@@ -393,6 +393,14 @@ void ApiServer::handle(const httplib::Request& req, httplib::Response& res) {
         writeJson(res, 200, {{"requests", arr}});
         return finish(200);
       }
+      if (p == "/kubesim/kubeconfig" && req.method == "GET" && options_.kubeconfigFor) {
+        // kubectl get --raw '/kubesim/kubeconfig?user=system:serviceaccount:NS:NAME' > FILE
+        std::string user = param(req, "user");
+        if (user.empty()) user = "admin";
+        res.status = 200;
+        res.set_content(options_.kubeconfigFor(user), "application/yaml");
+        return finish(200);
+      }
       json body = req.body.empty() ? json() : parseBody(req.body, true);
       writeJson(res, 200, cluster_.admin(req.method, p, body));
       return finish(200);

@@ -3,6 +3,7 @@
 // Kubernetes REST paths onto Storage, discovery/OpenAPI, Table output, watches, the request log.
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -26,6 +27,8 @@ struct ServerOptions {
   bool tls = true;
   std::chrono::milliseconds bookmarkInterval{1000};
   std::size_t threads = 160;  // every open watch holds one
+  // GET /kubesim/kubeconfig?user=USER answers with this (a kubeconfig with USER's token).
+  std::function<std::string(const std::string& user)> kubeconfigFor;
 };
 
 class ApiServer {

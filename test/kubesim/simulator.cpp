@@ -52,6 +52,7 @@ void Simulator::start() {
   so.port = o.port;
   so.tls = o.tls;
   so.bookmarkInterval = o.bookmarkInterval;
+  so.kubeconfigFor = [this](const std::string& user) { return kubeconfigText(user); };
   impl_->server = std::make_unique<ApiServer>(*impl_->storage, *impl_->cluster, impl_->log, so,
                                               impl_->certs.get());
   impl_->server->start();
@@ -87,7 +88,7 @@ std::string Simulator::tokenFor(const std::string& user) {
   return impl_->cluster->tokenFor(user);
 }
 
-std::string Simulator::writeKubeconfig(const std::string& path, const std::string& user) {
+std::string Simulator::kubeconfigText(const std::string& user) {
   std::string token = tokenFor(user);
   std::string userName = user;
   for (auto& c : userName)
@@ -119,6 +120,11 @@ std::string Simulator::writeKubeconfig(const std::string& path, const std::strin
       "  user:\n"
       "    token: " +
       token + "\n";
+  return text;
+}
+
+std::string Simulator::writeKubeconfig(const std::string& path, const std::string& user) {
+  const std::string text = kubeconfigText(user);
   auto parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent);
   {

@@ -76,6 +76,8 @@ class Simulator {
   // Writes a kubeconfig (CA data + bearer token) for `user`; returns the path.
   // user "admin" is system:masters; "system:serviceaccount:NS:NAME" gets that SA's token.
   std::string writeKubeconfig(const std::string& path, const std::string& user = "admin");
+  // The same kubeconfig as text; also served to the admin at GET /kubesim/kubeconfig?user=USER.
+  std::string kubeconfigText(const std::string& user = "admin");
   std::string caPem() const;
   std::string tokenFor(const std::string& user);
 

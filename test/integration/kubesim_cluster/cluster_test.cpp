@@ -740,6 +740,16 @@ subjects:
   REQUIRE(asBob.exitCode == 0);
   CHECK(json::parse(asBob.out)["status"]["userInfo"]["username"] == "bob");
   CHECK(c.as(sa, {"auth", "whoami", "--as=carol"}).exitCode != 0);
+  // The admin can fetch a kubeconfig with the ServiceAccount's own token; the SA cannot.
+  auto fetched = c.kubectl({"get", "--raw", "/kubesim/kubeconfig?user=" + sa});
+  REQUIRE(fetched.exitCode == 0);
+  std::ofstream(c.dir.file("runner.kubeconfig")) << fetched.out;
+  auto self = testsupport::kubectl(c.dir.file("runner.kubeconfig"), {"auth", "whoami"});
+  CHECK(self.out.find(sa) != std::string::npos);
+  auto notAdmin = testsupport::kubectl(c.dir.file("runner.kubeconfig"),
+                                       {"get", "--raw", "/kubesim/kubeconfig?user=admin"});
+  CHECK(notAdmin.exitCode != 0);
+  CHECK(notAdmin.err.find("cannot get path \"/kubesim/kubeconfig\"") != std::string::npos);
   // Each asked-for group needs its own grant: no escalation to system:masters.
   auto escalate = c.as(sa, {"get", "pods", "-n", "team", "--as=bob", "--as-group=system:masters"});
   CHECK(escalate.exitCode != 0);
