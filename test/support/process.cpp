@@ -149,6 +149,7 @@ BackgroundProcess::BackgroundProcess(const std::vector<std::string>& argv,
                                      const std::string& logFile,
                                      const std::map<std::string, std::string>& env)
     : logFile_(logFile) {
+  if (argv.empty()) throw std::runtime_error("BackgroundProcess: empty argv");
   int fd = open(logFile.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw std::runtime_error("cannot open " + logFile + ": " + std::strerror(errno));
   posix_spawn_file_actions_t actions;
@@ -177,10 +178,7 @@ BackgroundProcess::BackgroundProcess(const std::vector<std::string>& argv,
 }
 
 BackgroundProcess::~BackgroundProcess() {
-  if (!reaped_ && pid_ > 0) {
-    kill(pid_, SIGKILL);
-    waitpid(pid_, &status_, 0);
-  }
+  kill();
 }
 
 bool BackgroundProcess::running() {
@@ -196,7 +194,7 @@ bool BackgroundProcess::running() {
 }
 
 void BackgroundProcess::signal(int sig) {
-  if (!reaped_) kill(pid_, sig);
+  if (!reaped_) ::kill(pid_, sig);
 }
 
 int BackgroundProcess::wait(std::chrono::milliseconds deadline) {
@@ -205,6 +203,23 @@ int BackgroundProcess::wait(std::chrono::milliseconds deadline) {
     if (std::chrono::steady_clock::now() >= end) return -1;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  return exitCode();
+}
+
+int BackgroundProcess::stop(std::chrono::milliseconds grace) {
+  signal(SIGTERM);
+  if (wait(grace) == -1 && running()) kill();
+  return exitCode();
+}
+
+void BackgroundProcess::kill() {
+  if (reaped_ || pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  waitpid(pid_, &status_, 0);
+  reaped_ = true;
+}
+
+int BackgroundProcess::exitCode() const {
   if (WIFEXITED(status_)) return WEXITSTATUS(status_);
   if (WIFSIGNALED(status_)) return 128 + WTERMSIG(status_);
   return -1;

@@ -25,9 +25,12 @@ ProcessResult kubectl(const std::string& kubeconfig, const std::vector<std::stri
                       const std::string& input = "");
 
 // A program running in the background (an operator replica, kubesim) whose output goes to a file.
-// The destructor kills it (SIGKILL) if it still runs.
+// Its stdin is /dev/null; it starts with no signals blocked or ignored. The destructor kills it
+// (SIGKILL) if it still runs.
 class BackgroundProcess {
  public:
+  // Starts argv (argv[0] looked up in PATH) with `env` added to this process's environment; stdout
+  // and stderr go to `logFile` (truncated). Throws std::runtime_error when it cannot start.
   BackgroundProcess(const std::vector<std::string>& argv, const std::string& logFile,
                     const std::map<std::string, std::string>& env = {});
   ~BackgroundProcess();
@@ -39,9 +42,16 @@ class BackgroundProcess {
   void signal(int sig);
   // Waits for the exit; returns the exit code, 128+signal when killed, -1 on timeout.
   int wait(std::chrono::milliseconds deadline = std::chrono::seconds(30));
+  // SIGTERM, then SIGKILL when it has not exited after `grace`, as Kubernetes stops a container.
+  // Returns what wait() returns (128+SIGKILL when it had to be killed). Idempotent.
+  int stop(std::chrono::milliseconds grace = std::chrono::seconds(10));
+  // SIGKILL at once, as a crash or an OOM kill would: no cleanup runs. Waits for it to end.
+  void kill();
   std::string log() const;  // everything written so far
 
  private:
+  int exitCode() const;  // of the reaped process
+
   int pid_ = -1;
   bool reaped_ = false;
   int status_ = 0;

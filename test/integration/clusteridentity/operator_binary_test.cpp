@@ -11,11 +11,11 @@
 
 #include "controllers/clusteridentity/uid.h"
 #include "test/integration/clusteridentity/kubesim_env.h"
-#include "test/integration/clusteridentity/operator_process.h"
+#include "test/support/operator_process.h"
 
 using controllers::clusteridentity::isUuidV4;
 using identitytest::KubesimEnv;
-using identitytest::OperatorProcess;
+using testsupport::OperatorProcess;
 using testsupport::waitFor;
 
 namespace {
@@ -60,7 +60,7 @@ struct BinaryEnv : KubesimEnv {
     operatorKubeconfig = sim.writeKubeconfig(dir.file("operator.kubeconfig"), kOperatorUser);
   }
   std::unique_ptr<OperatorProcess> startOperator(const std::vector<std::string>& args = {}) {
-    REQUIRE(std::filesystem::exists(OperatorProcess::binaryPath()));
+    REQUIRE(std::filesystem::exists(testsupport::operatorBinary()));
     return std::make_unique<OperatorProcess>(
         operatorKubeconfig, dir.file("operator-" + std::to_string(++started) + ".log"), args);
   }

@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "test/integration/flowrun/operator_process.h"
 #include "test/kubesim/simulator.h"
+#include "test/support/operator_process.h"
 #include "test/support/process.h"
 
 using nlohmann::json;
@@ -31,7 +31,7 @@ struct Env {
   kubesim::Simulator sim;
   std::string kubeconfig;
   std::vector<std::string> operatorArgs;
-  std::unique_ptr<flowruntest::OperatorProcess> op;
+  std::unique_ptr<testsupport::OperatorProcess> op;
   int starts = 0;
 
   explicit Env(std::vector<std::string> args = {}) : sim(options()), operatorArgs(std::move(args)) {
@@ -52,7 +52,7 @@ struct Env {
     startOperator();
   }
   ~Env() {
-    if (op) op->stop(5000);
+    if (op) op->stop(5s);
   }
   static kubesim::SimulatorOptions options() {
     kubesim::SimulatorOptions o;
@@ -60,7 +60,7 @@ struct Env {
     return o;
   }
   void startOperator() {
-    op = std::make_unique<flowruntest::OperatorProcess>(
+    op = std::make_unique<testsupport::OperatorProcess>(
         kubeconfig, dir.file("operator-" + std::to_string(starts++) + ".log"), operatorArgs);
   }
   std::string operatorLog() const { return op ? op->log() : ""; }

@@ -21,10 +21,10 @@
 #include <string>
 #include <vector>
 
-#include "test/integration/manifests/background_process.h"
 #include "test/kubesim/object_store.h"
 #include "test/kubesim/rbac.h"
 #include "test/kubesim/simulator.h"
+#include "test/support/operator_process.h"
 #include "test/support/process.h"
 
 namespace {
@@ -372,7 +372,7 @@ class ManifestRun {
   void startOperators() {
     const auto& podSpec = deployment_["spec"]["template"]["spec"];
     const auto& container = podSpec["containers"][0];
-    std::vector<std::string> argv = {testsupport::binaryDir() + "/operator/flowrun-operator"};
+    std::vector<std::string> argv = {testsupport::operatorBinary()};
     for (const auto& a : container.value("args", json::array())) argv.push_back(a);
     std::string kubeconfig = sim_->writeKubeconfig(dir_.file("operator.kubeconfig"), saUser_);
     for (const std::string& extra :
@@ -401,8 +401,8 @@ class ManifestRun {
     int replicas = deployment_["spec"].value("replicas", 1);
     REQUIRE(replicas >= 1);
     for (int i = 0; i < replicas; ++i) {
-      operators_.push_back(std::make_unique<manifeststest::BackgroundProcess>(
-          argv, env, dir_.file("operator-" + std::to_string(i) + ".log")));
+      operators_.push_back(std::make_unique<testsupport::OperatorProcess>(
+          argv, dir_.file("operator-" + std::to_string(i) + ".log"), env));
     }
   }
 
@@ -571,7 +571,7 @@ class ManifestRun {
   json deployment_;
   std::string saUser_, saNamespace_;
   std::vector<BoundRole> boundRoles_;
-  std::vector<std::unique_ptr<manifeststest::BackgroundProcess>> operators_;
+  std::vector<std::unique_ptr<testsupport::OperatorProcess>> operators_;
   std::vector<kubesim::RequestRecord> saRequests_;
   std::string logs_;
 };
