@@ -2,24 +2,15 @@
 
 #include <algorithm>
 
+#include "controllers/flowrun/json_util.h"
 #include "controllers/flowrun/status.h"
 
 namespace controllers::flowrun {
 
 namespace {
 
-std::string str(const json& obj, const char* key) {
-  if (!obj.is_object()) return {};
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string{};
-}
-
-const json& at(const json& obj, const char* key) {
-  static const json kNull;
-  if (!obj.is_object()) return kNull;
-  auto it = obj.find(key);
-  return it != obj.end() ? *it : kNull;
-}
+using jsonutil::at;
+using jsonutil::str;
 
 std::string podName(const json& pod) {
   return str(at(pod, "metadata"), "name");

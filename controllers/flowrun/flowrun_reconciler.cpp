@@ -6,6 +6,7 @@
 
 #include "controllers/flowrun/api_key_secret.h"
 #include "controllers/flowrun/diagnosis.h"
+#include "controllers/flowrun/json_util.h"
 #include "controllers/flowrun/labels.h"
 
 namespace controllers::flowrun {
@@ -15,18 +16,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string str(const json& obj, const char* key) {
-  if (!obj.is_object()) return {};
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string{};
-}
-
-const json& at(const json& obj, const char* key) {
-  static const json kNull;
-  if (!obj.is_object()) return kNull;
-  auto it = obj.find(key);
-  return it != obj.end() ? *it : kNull;
-}
+using jsonutil::at;
+using jsonutil::str;
 
 const json& meta(const json& obj) {
   return at(obj, "metadata");

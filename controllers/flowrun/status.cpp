@@ -5,23 +5,14 @@
 #include <ctime>
 
 #include "controllers/flowrun/diagnosis.h"
+#include "controllers/flowrun/json_util.h"
 
 namespace controllers::flowrun {
 
 namespace {
 
-std::string str(const json& obj, const char* key) {
-  if (!obj.is_object()) return {};
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string{};
-}
-
-const json& at(const json& obj, const char* key) {
-  static const json kNull;
-  if (!obj.is_object()) return kNull;
-  auto it = obj.find(key);
-  return it != obj.end() ? *it : kNull;
-}
+using jsonutil::at;
+using jsonutil::str;
 
 std::string describeSeconds(std::chrono::seconds s) {
   return std::to_string(s.count()) + "s";
