@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "controllers/flowrun/json_util.h"
 #include "controllers/flowrun/labels.h"
 
 namespace controllers::flowrun {
@@ -49,13 +50,9 @@ json base(const json& obj) {
   return out;
 }
 
-std::string str(const json& obj, const char* key) {
-  if (!obj.is_object()) return {};
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string{};
-}
-
 }  // namespace
+
+using jsonutil::str;
 
 kube::Transform flowRunTransform() {
   return [](json obj) {

@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "test/kubesim/simulator.h"
+#include "test/support/operator_process.h"
 #include "test/support/process.h"
 
 using namespace std::chrono_literals;
@@ -14,9 +15,7 @@ using testsupport::waitFor;
 
 namespace {
 
-std::string operatorBinary() {
-  return testsupport::binaryDir() + "/operator/flowrun-operator";
-}
+using testsupport::operatorBinary;
 
 struct Cluster {
   testsupport::TempDir dir;
