@@ -593,6 +593,13 @@ TEST_CASE("manifests/default + api-key-secrets: Secrets are created and the rule
   runAndCheck({"manifests/default", {"manifests/default/api-key-secrets"}, {"data"}, true, false});
 }
 
+TEST_CASE("manifests/default + adopt-cluster-property: the one ClusterProperty read is granted") {
+  // kubesim has no ClusterProperty CRD: the read is a 404 and the operator generates. Without
+  // the grant it would be a 403 and the operator would retry forever instead.
+  runAndCheck(
+      {"manifests/default", {"manifests/default/adopt-cluster-property"}, {"data"}, false, false});
+}
+
 TEST_CASE("manifests/namespace-pool: Roles in the pool only, no 403, every rule needed") {
   runAndCheck({"manifests/namespace-pool", {}, {"prefect-pool-a", "prefect-pool-b"}, false, false});
 }
@@ -626,6 +633,8 @@ TEST_CASE("every kustomize base renders, deterministically, with no grant on nam
   const std::vector<Case> cases = {
       {"manifests/default", {}},
       {"manifests/default", {"manifests/default/api-key-secrets"}},
+      {"manifests/default",
+       {"manifests/default/api-key-secrets", "manifests/default/adopt-cluster-property"}},
       {"manifests/namespace-pool", {}},
       {"manifests/namespace-pool",
        {"manifests/namespace-pool/pinned-uid", "manifests/namespace-pool/api-key-secrets"}},
