@@ -1,13 +1,14 @@
 // The operator binary against kubesim, the way a user runs it: identity within a second of
 // startup, stable across restarts, two replicas agree, delete + re-apply restores, a pin wins,
 // published ConfigMaps are created and repaired, and the operator never asks for Namespaces or
-// anything in kube-system.
+// anything in kube-system, and the example worker pod reads the published identity from its env.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <sstream>
 
 #include "controllers/clusteridentity/uid.h"
 #include "test/integration/clusteridentity/kubesim_env.h"
@@ -200,4 +201,56 @@ TEST_CASE("binary: --cluster-uid pins the identity", "[binary]") {
   REQUIRE(waitFor([&] { return statusField(env.sim, "uid") == "my-old-kube-system-uid"; },
                   std::chrono::seconds(15)));
   CHECK(statusField(env.sim, "source") == "Pinned");
+}
+
+TEST_CASE("binary: the example worker's pod waits for the published identity, then reads it",
+          "[binary]") {
+  // The cluster actors on: the kubelet resolves the worker's configMapKeyRef.
+  kubesim::SimulatorOptions o;
+  o.timeScale = 0.1;
+  KubesimEnv env(o);
+  const std::string operatorKubeconfig =
+      env.sim.writeKubeconfig(env.dir.file("operator.kubeconfig"), kOperatorUser);
+
+  // The pod of examples/prefect-worker-deployment.yaml, as its Deployment would create it; its
+  // scenario prints the identity the container was given.
+  auto rendered =
+      env.kubectl({"create", "--dry-run=client", "-o", "json", "-f",
+                   testsupport::sourceDir() + "/examples/prefect-worker-deployment.yaml"});
+  REQUIRE(rendered.exitCode == 0);
+  kubesim::json deployment;
+  std::istringstream objects(rendered.out);  // one JSON object per document
+  while (objects >> std::ws && !objects.eof()) {
+    kubesim::json item;
+    objects >> item;
+    if (item["kind"] == "Deployment") deployment = item;
+  }
+  REQUIRE(deployment.is_object());
+  kubesim::json pod = {{"apiVersion", "v1"},
+                       {"kind", "Pod"},
+                       {"metadata", deployment["spec"]["template"]["metadata"]},
+                       {"spec", deployment["spec"]["template"]["spec"]}};
+  pod["metadata"]["name"] = "prefect-worker";
+  pod["metadata"]["namespace"] = "prefect";
+  pod["metadata"]["annotations"]["kubesim.io/scenario"] =
+      "log \"cluster uid: $(PREFECT_KUBERNETES_CLUSTER_UID)\"; run 1h";
+  REQUIRE(env.kubectl({"apply", "-f", "-"}, pod.dump()).exitCode == 0);
+
+  auto waiting = [&] {
+    return env.jsonpath({"pod", "prefect-worker", "-n", "prefect"},
+                        "{.status.containerStatuses[0].state.waiting.message}");
+  };
+  REQUIRE(waitFor([&] { return waiting() == "configmap \"prefect-cluster-identity\" not found"; }));
+
+  // The operator publishes the identity; the pod starts with it.
+  REQUIRE(env.kubectl({"apply", "-f", testsupport::sourceDir() + "/examples/clusteridentity.yaml"})
+              .exitCode == 0);
+  OperatorProcess op(operatorKubeconfig, env.dir.file("operator.log"));
+  REQUIRE(waitFor([&] { return isUuidV4(env.uid()); }));
+  const std::string uid = env.uid();
+  REQUIRE(waitFor([&] {
+    return env.jsonpath({"pod", "prefect-worker", "-n", "prefect"}, "{.status.phase}") == "Running";
+  }));
+  auto logs = env.kubectl({"logs", "prefect-worker", "-n", "prefect"});
+  CHECK(logs.out == "cluster uid: " + uid + "\n");
 }
