@@ -201,6 +201,14 @@ class ManifestRun {
     INFO("requests on namespaces or kube-system:\n" << join(outOfBounds));
     CHECK(outOfBounds.empty());
     CHECK(saRequests_.size() > 20);
+    // What a cluster admin checking our manifests sees: the ServiceAccount may not read
+    // namespaces or anything in kube-system (kubectl auth can-i --as, asked before kubesim
+    // stopped, answered by its RBAC).
+    REQUIRE(canI_.size() >= 4);
+    for (const auto& [question, answer] : canI_) {
+      INFO("kubectl " << question << " -> " << answer);
+      CHECK(answer == "exit 1: no\n");
+    }
   }
 
   // Every rule, and every verb of every rule, bound to the ServiceAccount is needed by some
@@ -555,6 +563,25 @@ class ManifestRun {
       CHECK(code == 0);  // a clean exit on SIGTERM
     }
     collectLogs();
+    // No mode may read Namespaces (the kube-system UID) or do everything in kube-system. The
+    // cluster-wide mode lists ConfigMaps everywhere (RBAC cannot narrow its labelled watch of
+    // the published ConfigMaps), so only the namespace pool is also kept from reading them there.
+    std::vector<std::vector<std::string>> outOfReach = {{"get", "namespaces"},
+                                                        {"get", "namespaces/kube-system"},
+                                                        {"list", "namespaces"},
+                                                        {"*", "*", "-n", "kube-system"}};
+    if (v_.base == "manifests/namespace-pool") {
+      outOfReach.push_back({"list", "configmaps", "-n", "kube-system"});
+      outOfReach.push_back({"get", "secrets", "-n", "kube-system"});
+    }
+    for (const auto& what : outOfReach) {
+      std::vector<std::string> args = {"auth", "can-i"};
+      args.insert(args.end(), what.begin(), what.end());
+      args.push_back("--as=" + saUser_);
+      auto r = testsupport::kubectl(admin_, args);
+      canI_.emplace_back(join(args) + " (stderr: " + r.err + ")",
+                         "exit " + std::to_string(r.exitCode) + ": " + r.out);
+    }
     // Closing the server ends the watches, so they are in the request log too.
     sim_->stop();
     for (const auto& r : sim_->requestLog().snapshot()) {
@@ -573,6 +600,7 @@ class ManifestRun {
   std::vector<BoundRole> boundRoles_;
   std::vector<std::unique_ptr<testsupport::OperatorProcess>> operators_;
   std::vector<kubesim::RequestRecord> saRequests_;
+  std::vector<std::pair<std::string, std::string>> canI_;  // kubectl auth can-i ... --as=SA
   std::string logs_;
 };
 
