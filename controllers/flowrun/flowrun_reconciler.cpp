@@ -591,6 +591,11 @@ ReconcileOutcome FlowRunReconciler::createJob(Run& run, const std::string& jobNa
                          "the API server rejected the rendered Job: " + created.error().describe(),
                          options.templateOrigin});
   } else {
+    // Retried with back-off; said on the FlowRun too, as the Job controller says FailedCreate on
+    // a Job, so that `kubectl describe flowrun` shows why no Job appears (a 403 from a missing
+    // permission, a quota, an admission webhook). Repeats are aggregated into one Event.
+    events_.record(run.fr, "Warning", reason::kFailedCreate,
+                   "Error creating Job " + renderedName + ": " + created.error().describe());
     return ReconcileOutcome::retry("FlowRun " + run.key.str() + ": creating Job " + renderedName +
                                    ": " + created.error().describe());
   }

@@ -37,6 +37,8 @@ inline constexpr const char* kTemplateNotFound = "TemplateNotFound";
 inline constexpr const char* kJobNameConflict = "JobNameConflict";
 inline constexpr const char* kSecretNameConflict = "SecretNameConflict";
 inline constexpr const char* kJobCreated = "JobCreated";
+// Event only: creating the Job failed with an error that is retried (403, 429, 5xx, quota).
+inline constexpr const char* kFailedCreate = "FailedCreate";
 inline constexpr const char* kPodPending = "PodPending";
 inline constexpr const char* kPodRunning = "PodRunning";
 inline constexpr const char* kRetrying = "Retrying";

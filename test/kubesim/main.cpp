@@ -11,6 +11,7 @@
 
 #include "test/kubesim/faults.h"
 #include "test/kubesim/simulator.h"
+#include "test/kubesim/util.h"
 
 namespace {
 
@@ -21,6 +22,7 @@ void usage() {
       "               [--time-scale X] [--authorization rbac] [--data-dir DIR] [--no-cluster]\n"
       "               [--watch-window N] [--bookmark-interval-ms N]\n"
       "               [--fault RULE]... [--fault-seed N]\n"
+      "               [--enable-admission-plugins OwnerReferencesPermissionEnforcement]\n"
       "  --fault RULE  fail or delay matching requests from the start; RULE is the JSON of\n"
       "                POST /kubesim/faults or key=value pairs, e.g.\n"
       "                --fault verb=create,resource=jobs,code=503,fraction=0.5\n"
@@ -79,6 +81,17 @@ int main(int argc, char** argv) {
         } catch (const kubesim::ApiException& e) {
           std::fprintf(stderr, "kubesim: --fault %s: %s\n", v.c_str(), e.what());
           return 2;
+        }
+      } else if (flag == "--enable-admission-plugins") {
+        for (const auto& plugin : kubesim::split(value(), ',')) {
+          if (plugin != "OwnerReferencesPermissionEnforcement") {
+            std::fprintf(stderr,
+                         "kubesim: --enable-admission-plugins: %s is not simulated (only "
+                         "OwnerReferencesPermissionEnforcement is)\n",
+                         plugin.c_str());
+            return 2;
+          }
+          o.ownerReferencesPermissionEnforcement = true;
         }
       } else if (flag == "--fault-seed")
         o.faultSeed = std::stoull(value());

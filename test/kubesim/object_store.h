@@ -123,6 +123,9 @@ class Authorizer {
   virtual ~Authorizer() = default;
   // nullopt when allowed; otherwise the Forbidden message exactly as kube-apiserver words it.
   virtual std::optional<std::string> deny(const RequestAttributes& request) = 0;
+  // Decisions for `user` over the policy as it is now, without reading the store again: for
+  // checks made while the store is locked (admission). True when allowed.
+  virtual std::function<bool(const RequestAttributes&)> snapshotFor(const UserInfo& user) = 0;
 };
 
 struct FaultDecision {

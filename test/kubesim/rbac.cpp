@@ -2,6 +2,7 @@
 #include "test/kubesim/cluster_json.h"
 
 #include <algorithm>
+#include <memory>
 
 namespace kubesim {
 
@@ -331,6 +332,11 @@ json reviewRules(RbacAuthorizer* authorizer, const UserInfo& user, const std::st
 
 RbacDecision RbacAuthorizer::decide(const RequestAttributes& request) {
   return evaluateRbac(policyFor(request.user), request);
+}
+
+std::function<bool(const RequestAttributes&)> RbacAuthorizer::snapshotFor(const UserInfo& user) {
+  auto policy = std::make_shared<const RbacPolicy>(policyFor(user));
+  return [policy](const RequestAttributes& r) { return evaluateRbac(*policy, r).allowed; };
 }
 
 std::optional<std::string> RbacAuthorizer::deny(const RequestAttributes& request) {

@@ -2,6 +2,7 @@
 // RBAC authorization with rbac.authorization.k8s.io/v1 semantics, read from the store on each
 // request, plus the bootstrap policy every cluster has (system:masters, discovery for
 // system:authenticated, public health/version info, self access reviews).
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -35,6 +36,7 @@ class RbacAuthorizer : public Authorizer {
  public:
   explicit RbacAuthorizer(ObjectStore& store) : store_(store) {}
   std::optional<std::string> deny(const RequestAttributes& request) override;
+  std::function<bool(const RequestAttributes&)> snapshotFor(const UserInfo& user) override;
   RbacDecision decide(const RequestAttributes& request);
   // The roles and bindings that can apply to `user` (none are read for system:masters).
   RbacPolicy policyFor(const UserInfo& user);

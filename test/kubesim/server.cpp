@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "test/kubesim/admission.h"
 #include "test/kubesim/discovery.h"
 #include "test/kubesim/impersonation.h"
 #include "test/kubesim/protobuf.h"
@@ -541,6 +542,28 @@ void ApiServer::handle(const httplib::Request& req, httplib::Response& res) {
     w.fieldValidation = param(req, "fieldValidation");
     w.dryRun = req.has_param("dryRun");
     w.force = truthy(param(req, "force"));
+    if (options_.ownerReferencesPermissionEnforcement &&
+        (req.method == "POST" || req.method == "PUT" || req.method == "PATCH")) {
+      if (Authorizer* a = cluster_.authorizer()) {
+        // Everything the check needs is read now: it runs while the store is locked.
+        auto infos = std::make_shared<const std::vector<ResourceInfo>>(store_.infos());
+        OwnerKindResolver resolve = [infos](
+                                        const std::string& apiVersion,
+                                        const std::string& kind) -> std::optional<OwnerResource> {
+          for (const auto& i : *infos) {
+            if (i.kind != kind || !i.storageResource.empty()) continue;
+            for (const auto& v : i.versions) {
+              if (i.apiVersionFor(v) == apiVersion) return OwnerResource{i.group, i.plural};
+            }
+          }
+          return std::nullopt;
+        };
+        w.admit = [write = attrs, allowed = a->snapshotFor(attrs.user), resolve](const json& object,
+                                                                                 const json* old) {
+          enforceOwnerReferencesPermission(write, object, old, allowed, resolve);
+        };
+      }
+    }
     const bool status = route.subresource == "status";
     auto respondObject = [&](int code, const json& obj) {
       for (const auto& warn : w.warnings) res.set_header("Warning", "299 - " + quote(warn));

@@ -27,6 +27,8 @@ struct ServerOptions {
   bool tls = true;
   std::chrono::milliseconds bookmarkInterval{1000};
   std::size_t threads = 160;  // every open watch holds one
+  // The OwnerReferencesPermissionEnforcement admission plugin (with an authorizer only).
+  bool ownerReferencesPermissionEnforcement = false;
   // GET /kubesim/kubeconfig?user=USER answers with this (a kubeconfig with USER's token).
   std::function<std::string(const std::string& user)> kubeconfigFor;
 };

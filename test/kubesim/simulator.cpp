@@ -52,6 +52,7 @@ void Simulator::start() {
   so.port = o.port;
   so.tls = o.tls;
   so.bookmarkInterval = o.bookmarkInterval;
+  so.ownerReferencesPermissionEnforcement = o.ownerReferencesPermissionEnforcement;
   so.kubeconfigFor = [this](const std::string& user) { return kubeconfigText(user); };
   impl_->server = std::make_unique<ApiServer>(*impl_->storage, *impl_->cluster, impl_->log, so,
                                               impl_->certs.get());

@@ -24,6 +24,9 @@ struct SimulatorOptions {
   std::string dataDir;     // "" keeps everything in memory; else persisted there and reloaded
   double timeScale = 1.0;  // scenario durations are multiplied by this (0.1: ten times faster)
   bool rbac = false;       // --authorization rbac: bearer tokens checked against RBAC objects
+  // --enable-admission-plugins OwnerReferencesPermissionEnforcement (needs rbac): setting
+  // blockOwnerDeletion needs update on the owner's finalizers, as on OpenShift.
+  bool ownerReferencesPermissionEnforcement = false;
   std::size_t watchWindow = 100000;  // events kept for watch resumption; older versions get 410
   std::chrono::milliseconds bookmarkInterval{1000};
   bool runCluster = true;  // start the controller-manager/scheduler/kubelet actors

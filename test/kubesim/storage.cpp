@@ -855,6 +855,7 @@ json Storage::createLocked(const ResourceInfo& info, const std::string& nsIn, js
   prepareObject(info, object, nullptr, false, w);
   updateManagedFields(object, nullptr, managerFor(w), appliedSet ? "Apply" : "Update",
                       info.apiVersionFor(version), "", appliedSet);
+  if (w.admit) w.admit(object, nullptr);
   if (w.dryRun) return object;
   json none;
   commit(info, StoreEvent::Type::Added, object, none);
@@ -990,6 +991,7 @@ json Storage::updateLocked(const ResourceInfo& info, const std::string& nsIn,
     };
     if (withoutTimes(next) == withoutTimes(old)) return old;
   }
+  if (w.admit) w.admit(next, &old);
   if (w.dryRun) return next;
   bool deleting = next["metadata"].contains("deletionTimestamp");
   if (deleting && !hasFinalizers(next) &&

@@ -64,6 +64,10 @@ struct WriteOptions {
   bool force = false;                 // server-side apply force
   std::string version;                // the served version the client used ("" = preferred)
   std::vector<std::string> warnings;  // out: "unknown field ..." under Warn
+  // Validating admission: called with the object about to be stored (and the stored one, null
+  // on create) while the store is locked, so it must not call back into the store; throws
+  // ApiException to refuse the write.
+  std::function<void(const json& object, const json* old)> admit;
 };
 
 class Storage : public ObjectStore {
