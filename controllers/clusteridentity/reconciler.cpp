@@ -85,6 +85,15 @@ std::string publishProblem(const std::string& ns, const kube::ApiError& e) {
   return "namespace \"" + ns + "\": " + describe(e);
 }
 
+// "held uid \"x\"" / "had no uid" / "had other labels": what a repaired copy looked like.
+std::string whatItHeld(const kube::json& cm, const std::string& key, const std::string& want) {
+  const kube::json data = cm.contains("data") && cm["data"].is_object() ? cm["data"] : kube::json();
+  if (!data.is_object() || !data.contains(key) || !data[key].is_string()) return "had no " + key;
+  const std::string had = data[key].get<std::string>();
+  if (had != want) return "held " + key + " \"" + had + "\"";
+  return "had other labels or data";
+}
+
 }  // namespace
 
 struct ClusterIdentityReconciler::Decision {
@@ -283,9 +292,9 @@ json ClusterIdentityReconciler::backupObject(const std::string& uid, const std::
                 {"clusterIdentity", options_.name}}}};
 }
 
-std::optional<std::string> ClusterIdentityReconciler::ensureBackup(const std::string& uid,
-                                                                   const std::string& source,
-                                                                   const std::string& objectUid) {
+std::optional<std::string> ClusterIdentityReconciler::ensureBackup(
+    const std::string& uid, const std::string& source, const std::string& objectUid,
+    std::vector<std::string>& repairs) {
   if (!backupEnabled()) return std::nullopt;
   const json want = backupObject(uid, source, objectUid);
   auto matches = [&](const json& cm) {
@@ -307,19 +316,23 @@ std::optional<std::string> ClusterIdentityReconciler::ensureBackup(const std::st
     }
     json cm = current.value()->object;
     if (matches(cm)) return std::nullopt;
+    const std::string held = whatItHeld(cm, "uid", uid);
     cm["data"] = want["data"];
     for (const auto& [k, v] : want["metadata"]["labels"].items()) cm["metadata"]["labels"][k] = v;
     auto updated = client_.update(kube::resources::ConfigMaps, cm);
-    if (updated.ok()) return std::nullopt;
+    if (updated.ok()) {
+      repairs.push_back("backup ConfigMap " + where + " " + held + "; rewritten with " + uid);
+      return std::nullopt;
+    }
     if (updated.error().isConflict() || updated.error().isNotFound()) continue;
     return "backup ConfigMap " + where + ": " + describe(updated.error());
   }
   return "backup ConfigMap " + where + ": kept changing under us; will retry";
 }
 
-std::optional<std::string> ClusterIdentityReconciler::ensurePublished(const std::string& ns,
-                                                                      const std::string& name,
-                                                                      const std::string& uid) {
+std::optional<std::string> ClusterIdentityReconciler::ensurePublished(
+    const std::string& ns, const std::string& name, const std::string& uid,
+    std::vector<std::string>& repairs) {
   const json labels = labelsFor(options_.name, "published");
   // No ownerReference on purpose: the copies must outlive a delete/re-create of the
   // ClusterIdentity (garbage collection would remove them), and GitOps tools do not prune
@@ -365,7 +378,11 @@ std::optional<std::string> ClusterIdentityReconciler::ensurePublished(const std:
     }
     if (isCurrent(*current)) return std::nullopt;
     auto updated = client_.update(kube::resources::ConfigMaps, repaired(*current));
-    if (updated.ok()) return std::nullopt;
+    if (updated.ok()) {
+      repairs.push_back("published ConfigMap " + ns + "/" + name + " " +
+                        whatItHeld(*current, kPublishedDataKey, uid) + "; rewritten with " + uid);
+      return std::nullopt;
+    }
     if (updated.error().isNotFound()) {
       current.reset();
       continue;
@@ -527,8 +544,10 @@ ClusterIdentityReconciler::PassResult ClusterIdentityReconciler::pass(const json
 
   // 2. Backup, before status, so that status never holds an identity the backup lacks.
   std::vector<std::string> otherProblems;
+  std::vector<std::string> repairs;
   if (!d.backupWritten) {
-    if (auto problem = ensureBackup(d.uid, d.source, objectUid)) otherProblems.push_back(*problem);
+    if (auto problem = ensureBackup(d.uid, d.source, objectUid, repairs))
+      otherProblems.push_back(*problem);
   }
 
   // 3. Publish.
@@ -547,7 +566,7 @@ ClusterIdentityReconciler::PassResult ClusterIdentityReconciler::pass(const json
         if (!n.is_string() || n.get<std::string>().empty()) continue;
         const std::string ns = n.get<std::string>();
         if (!seen.insert(ns).second) continue;
-        if (auto problem = ensurePublished(ns, cmName, d.uid)) {
+        if (auto problem = ensurePublished(ns, cmName, d.uid, repairs)) {
           publishProblems.push_back(*problem);
         } else {
           published.push_back(ns);
@@ -555,6 +574,9 @@ ClusterIdentityReconciler::PassResult ClusterIdentityReconciler::pass(const json
       }
     }
   }
+
+  // Someone changed a copy: say what it held, since a reader may have seen the wrong value.
+  for (const auto& r : repairs) d.events.push_back({"Warning", "IdentityCopyRepaired", r});
 
   // 4. Status.
   json next = status;

@@ -93,10 +93,13 @@ class ClusterIdentityReconciler final : public runtime::Reconciler {
   PassResult pass(const kube::json& object, runtime::ReconcileOutcome& outcome);
   kube::Result<std::optional<Backup>> readBackup();
   // Makes the backup hold `uid`; returns a problem for the condition message, or nullopt.
+  // `repairs` gets a sentence for each copy found changed by someone else and rewritten.
   std::optional<std::string> ensureBackup(const std::string& uid, const std::string& source,
-                                          const std::string& objectUid);
+                                          const std::string& objectUid,
+                                          std::vector<std::string>& repairs);
   std::optional<std::string> ensurePublished(const std::string& ns, const std::string& name,
-                                             const std::string& uid);
+                                             const std::string& uid,
+                                             std::vector<std::string>& repairs);
   bool backupEnabled() const;
   std::string flagPin() const;  // options_.pinnedUid when valid, else ""
   kube::json backupObject(const std::string& uid, const std::string& source,

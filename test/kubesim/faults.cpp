@@ -211,6 +211,11 @@ void Faults::clear() {
   outageUntil_ = {};
 }
 
+bool Faults::hasRules() const {
+  std::lock_guard lock(mu_);
+  return !rules_.empty();
+}
+
 std::vector<FaultRule> Faults::rules() const {
   std::lock_guard lock(mu_);
   return rules_;

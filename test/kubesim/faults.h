@@ -46,6 +46,7 @@ class Faults : public FaultInjector {
   int add(FaultRule rule);  // returns the rule id
   void clear();             // removes every rule, pending 410s and the outage
   std::vector<FaultRule> rules() const;
+  bool hasRules() const override;
   void closeWatches() { ++epoch_; }
   void expireNextWatches(int count);
   void outage(std::chrono::milliseconds duration);  // also closes every watch

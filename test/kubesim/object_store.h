@@ -139,6 +139,7 @@ class FaultInjector {
  public:
   virtual ~FaultInjector() = default;
   virtual FaultDecision onRequest(const RequestAttributes& request) = 0;
+  virtual bool hasRules() const = 0;  // any fault rule installed (cheap pre-check)
   // Bumped by "close every watch now"; open watches end when it changes.
   virtual std::uint64_t watchEpoch() const = 0;
 };

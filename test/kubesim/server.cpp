@@ -367,7 +367,18 @@ void ApiServer::handle(const httplib::Request& req, httplib::Response& res) {
         }
       }
     }
-    FaultDecision fault = cluster_.faults().onRequest(attrs);
+    FaultDecision fault;
+    if (attrs.verb == "create" && attrs.name.empty() && cluster_.faults().hasRules()) {
+      // A fault rule's `name` also matches the name of an object being created (the request
+      // path has none): a test can fail the creation of one Job among many.
+      RequestAttributes named = attrs;
+      json body = json::parse(req.body, nullptr, false);
+      if (body.is_object() && body.contains("metadata") && body["metadata"].is_object())
+        named.name = body["metadata"].value("name", std::string());
+      fault = cluster_.faults().onRequest(named);
+    } else {
+      fault = cluster_.faults().onRequest(attrs);
+    }
     if (fault.delayMs > 0) std::this_thread::sleep_for(std::chrono::milliseconds(fault.delayMs));
     if (fault.statusCode != 0) {
       if (fault.retryAfterSeconds > 0)

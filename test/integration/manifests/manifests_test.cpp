@@ -98,16 +98,6 @@ std::string exemptionFor(const json& rule) {
              "key (its literal key changed before the Job was created), a race this scenario "
              "does not stage";
     }
-    // Paths this scenario does not stage yet (follow-up: stage them and drop these entries).
-    if (verbs.size() == 1 &&
-        ((r == "pods" && verbs[0] == "delete") || (r == "events" && verbs[0] == "patch") ||
-         (r == "configmaps" && verbs[0] == "update") ||
-         (r == "clusteridentities" && verbs[0] == "update"))) {
-      return "used on paths this scenario does not stage: pods delete (cancel of a pod whose "
-             "grace period is longer than cancelGracePeriodSeconds), events patch (a repeated "
-             "Event), configmaps update (repairing a changed published/backup copy), "
-             "clusteridentities update";
-    }
     if (r == "flowruns/finalizers") {
       return "update on flowruns/finalizers is checked by the OwnerReferencesPermissionEnforcement "
              "admission plugin, not asked for in a request; the test case without the rule "
@@ -457,6 +447,25 @@ class ManifestRun {
                 ns0 + "]\n");
     }
     admin({"apply", "-n", ns0, "-f", "-"}, example("base-job-template-configmap.yaml"));
+    // Creating flowrun-succeeded's Job fails twice (500): the FlowRun says FailedCreate twice,
+    // and the second time the operator's Event recorder patches the first Event's count.
+    {
+      std::ofstream(dir_.file("fault.json"))
+          << R"({"verb":"create","resource":"jobs","namespace":")" << ns0
+          << R"(","name":"flowrun-succeeded","code":500,"count":2})";
+      admin({"create", "--raw", "/kubesim/faults", "-f", dir_.file("fault.json")});
+    }
+    // A template whose pods take 600 s to stop: cancelling gives them cancelGracePeriodSeconds
+    // by deleting them itself (the garbage collector would use the pods' own grace period).
+    admin({"apply", "-n", ns0, "-f", "-"},
+          replaceAll(replaceAll(example("base-job-template-configmap.yaml"), "k8s-pool-template",
+                                "slow-stop-template"),
+                     "\"restartPolicy\": \"Never\",",
+                     "\"restartPolicy\": \"Never\", \"terminationGracePeriodSeconds\": 600,"));
+    admin({"apply", "-n", ns0, "-f", "-"},
+          "apiVersion: prefect.io/v1alpha1\nkind: FlowRun\nmetadata:\n  name: slow-stop\n"
+          "spec:\n  image: kubesim/run:10m\n  cancelGracePeriodSeconds: 2\n"
+          "  template:\n    configMapRef: {name: slow-stop-template}\n");
     admin({"apply", "-n", ns0, "-f", "-"}, example("flowrun-succeeded.yaml"));
     admin({"apply", "-n", ns0, "-f", "-"}, example("flowrun-with-template.yaml"));
     admin({"apply", "-n", ns1, "-f", "-"}, example("flowrun-failed.yaml"));
@@ -482,11 +491,15 @@ class ManifestRun {
     waitPhase(ns1, "flowrun-cancel", "Running");
     admin({"patch", "flowrun", "flowrun-cancel", "-n", ns1, "--type", "merge", "--patch-file",
            testsupport::sourceDir() + "/examples/cancel-patch.json"});
+    waitPhase(ns0, "slow-stop", "Running");
+    admin({"patch", "flowrun", "slow-stop", "-n", ns0, "--type", "merge", "--patch-file",
+           testsupport::sourceDir() + "/examples/cancel-patch.json"});
     waitPhase(ns0, "flowrun-succeeded", "Succeeded");
     waitPhase(ns0, "flowrun-templated", "Succeeded");
     waitPhase(ns1, "flowrun-failed", "Failed");
     waitPhase(ns1, "flowrun-crashed", "Crashed");
     waitPhase(ns1, "flowrun-cancel", "Cancelled");
+    waitPhase(ns0, "slow-stop", "Cancelled");
     if (v_.apiKeySecrets) {
       waitPhase(ns0, "with-api-key", "Succeeded");
       bool owned = false;
@@ -534,6 +547,41 @@ class ManifestRun {
       if (!ready) collectLogs();
       INFO(tail(logs_));
       CHECK(ready);
+      // Copies edited by hand are repaired, each with a Warning Event on the ClusterIdentity
+      // (the published copy twice: the second Event is the first one's count going up).
+      auto repairedCopy = [&](const std::string& ns, const std::string& name) {
+        admin({"patch", "configmap", name, "-n", ns, "--type", "merge", "-p",
+               R"({"data":{"uid":"tampered"}})"});
+        bool repaired = testsupport::waitFor(
+            [&] {
+              try {
+                auto cm = sim_->store().get("configmaps", ns, name);
+                auto cid = sim_->store().get("clusteridentities.prefect.io", "", "cluster");
+                return cm["data"].value("uid", "") == cid["status"].value("uid", "x");
+              } catch (const kubesim::ApiException&) {
+                return false;
+              }
+            },
+            30s, 50ms);
+        if (!repaired) collectLogs();
+        INFO(ns << "/" << name << "\n" << tail(logs_));
+        CHECK(repaired);
+      };
+      repairedCopy(ns0, "prefect-cluster-identity");
+      repairedCopy(ns0, "prefect-cluster-identity");
+      repairedCopy("flowrun-operator", "flowrun-operator-cluster-identity");
+      bool counted = testsupport::waitFor(
+          [&] {
+            for (const auto& e : sim_->store().list("events", "")) {
+              if (e.value("reason", "") == "IdentityCopyRepaired" &&
+                  e.value("message", "").find("published ConfigMap " + ns0) == 0 &&
+                  e.value("count", 0) >= 2)
+                return true;
+            }
+            return false;
+          },
+          30s, 50ms);
+      CHECK(counted);
     } else {
       auto fr = sim_->store().get("flowruns.prefect.io", ns0, "flowrun-succeeded");
       CHECK(fr["status"].value("infrastructurePid", "").rfind(kPinnedUid, 0) == 0);
