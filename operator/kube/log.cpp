@@ -21,7 +21,14 @@ std::shared_ptr<RequestObserver>& observerSlot() {
   return o;
 }
 
-const char* levelName(LogLevel level) {
+}  // namespace
+
+void setLogSink(LogSink sink) {
+  std::lock_guard<std::mutex> lock(hookMutex());
+  sinkSlot() = sink ? std::make_shared<LogSink>(std::move(sink)) : nullptr;
+}
+
+const char* logLevelName(LogLevel level) {
   switch (level) {
     case LogLevel::Debug:
       return "debug";
@@ -33,12 +40,6 @@ const char* levelName(LogLevel level) {
       return "error";
   }
   return "info";
-}
-}  // namespace
-
-void setLogSink(LogSink sink) {
-  std::lock_guard<std::mutex> lock(hookMutex());
-  sinkSlot() = sink ? std::make_shared<LogSink>(std::move(sink)) : nullptr;
 }
 
 void log(LogLevel level, const std::string& message, const LogFields& fields) {
@@ -52,7 +53,7 @@ void log(LogLevel level, const std::string& message, const LogFields& fields) {
     return;
   }
   if (level < LogLevel::Warn) return;
-  std::string line = std::string("kube ") + levelName(level) + ": " + message;
+  std::string line = std::string("kube ") + logLevelName(level) + ": " + message;
   for (const auto& [k, v] : fields) line += " " + k + "=" + v;
   line += "\n";
   std::cerr << line << std::flush;

@@ -11,6 +11,8 @@
 namespace kube {
 
 enum class LogLevel { Debug, Info, Warn, Error };
+// "debug", "info", "warn", "error" (runtime's logger uses the same levels and names).
+const char* logLevelName(LogLevel level);
 using LogFields = std::vector<std::pair<std::string, std::string>>;
 using LogSink =
     std::function<void(LogLevel level, const std::string& message, const LogFields& fields)>;

@@ -12,22 +12,7 @@ void installKubeClientHooks(MetricsRegistry& registry, Logger log) {
     LogFields f;
     f.reserve(fields.size());
     for (const auto& [k, v] : fields) f.emplace_back(k, v);
-    LogLevel l = LogLevel::Info;
-    switch (level) {
-      case kube::LogLevel::Debug:
-        l = LogLevel::Debug;
-        break;
-      case kube::LogLevel::Info:
-        l = LogLevel::Info;
-        break;
-      case kube::LogLevel::Warn:
-        l = LogLevel::Warn;
-        break;
-      case kube::LogLevel::Error:
-        l = LogLevel::Error;
-        break;
-    }
-    log.log(l, message, f);
+    log.log(level, message, f);
   });
 }
 

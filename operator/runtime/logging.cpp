@@ -107,20 +107,6 @@ std::optional<LogFormat> parseLogFormat(const std::string& text) {
   return std::nullopt;
 }
 
-const char* logLevelName(LogLevel level) {
-  switch (level) {
-    case LogLevel::Debug:
-      return "debug";
-    case LogLevel::Info:
-      return "info";
-    case LogLevel::Warn:
-      return "warn";
-    case LogLevel::Error:
-      return "error";
-  }
-  return "info";
-}
-
 std::string formatTimeMillis(std::chrono::system_clock::time_point t) {
   using namespace std::chrono;
   auto ms = duration_cast<milliseconds>(t.time_since_epoch()).count();

@@ -18,9 +18,13 @@
 #include <utility>
 #include <vector>
 
+#include "operator/kube/log.h"
+
 namespace runtime {
 
-enum class LogLevel { Debug = 0, Info = 1, Warn = 2, Error = 3 };
+// The kube client's levels: one enum, so the client's log lines pass through unchanged.
+using LogLevel = kube::LogLevel;
+using kube::logLevelName;
 enum class LogFormat { Json, Console };
 
 // Fields keep their order in the output.
@@ -28,7 +32,6 @@ using LogFields = std::vector<std::pair<std::string, nlohmann::json>>;
 
 std::optional<LogLevel> parseLogLevel(const std::string& text);    // debug|info|warn|error
 std::optional<LogFormat> parseLogFormat(const std::string& text);  // json|console
-const char* logLevelName(LogLevel level);
 
 // Where finished lines go. The default writes to stderr.
 using LogWriter = std::function<void(std::string_view line)>;
