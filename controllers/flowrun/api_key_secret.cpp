@@ -1,6 +1,7 @@
 #include "controllers/flowrun/api_key_secret.h"
 
 #include "controllers/flowrun/labels.h"
+#include "operator/kube/base64.h"
 
 namespace controllers::flowrun {
 
@@ -8,38 +9,6 @@ using json = nlohmann::json;
 
 std::string apiKeySecretName(const std::string& jobName) {
   return jobName + "-api-key";
-}
-
-std::string base64Encode(const std::string& bytes) {
-  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  std::size_t i = 0;
-  while (i + 2 < bytes.size()) {
-    unsigned v = (static_cast<unsigned char>(bytes[i]) << 16) |
-                 (static_cast<unsigned char>(bytes[i + 1]) << 8) |
-                 static_cast<unsigned char>(bytes[i + 2]);
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += kAlphabet[v & 63];
-    i += 3;
-  }
-  std::size_t rest = bytes.size() - i;
-  if (rest == 1) {
-    unsigned v = static_cast<unsigned char>(bytes[i]) << 16;
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += "==";
-  } else if (rest == 2) {
-    unsigned v = (static_cast<unsigned char>(bytes[i]) << 16) |
-                 (static_cast<unsigned char>(bytes[i + 1]) << 8);
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += '=';
-  }
-  return out;
 }
 
 json apiKeySecretFor(const json& flowRun, const std::string& secretName,
@@ -61,14 +30,14 @@ json apiKeySecretFor(const json& flowRun, const std::string& secretName,
         {"namespace", md.value("namespace", "")},
         {"labels", {{kLabelManagedBy, kManagedByValue}, {kLabelFlowRun, flowRunLabelValue(name)}}},
         {"ownerReferences", json::array({owner})}}},
-      {"data", {{kApiKeySecretKey, base64Encode(apiKey)}}}};
+      {"data", {{kApiKeySecretKey, kube::base64Encode(apiKey)}}}};
 }
 
 bool apiKeySecretHolds(const json& secret, const std::string& apiKey) {
   if (!secret.is_object() || !secret.contains("data") || !secret["data"].is_object()) return false;
   auto it = secret["data"].find(kApiKeySecretKey);
   return it != secret["data"].end() && it->is_string() &&
-         it->get<std::string>() == base64Encode(apiKey);
+         it->get<std::string>() == kube::base64Encode(apiKey);
 }
 
 }  // namespace controllers::flowrun

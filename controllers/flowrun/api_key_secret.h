@@ -21,6 +21,4 @@ nlohmann::json apiKeySecretFor(const nlohmann::json& flowRun, const std::string&
 // True when `secret` holds `apiKey` under kApiKeySecretKey (data, base64).
 bool apiKeySecretHolds(const nlohmann::json& secret, const std::string& apiKey);
 
-std::string base64Encode(const std::string& bytes);
-
 }  // namespace controllers::flowrun

@@ -10,6 +10,7 @@
 #include "controllers/flowrun/job_template.h"
 #include "controllers/flowrun/labels.h"
 #include "controllers/flowrun/shell_split.h"
+#include "operator/kube/base64.h"
 
 namespace controllers::flowrun {
 
@@ -708,30 +709,6 @@ RenderResult render(const json& flowRun, const json& tmpl, const RenderOptions& 
   return result;
 }
 
-std::string base64Decode(const std::string& in, bool& ok) {
-  static const std::string chars =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  int val = 0;
-  int bits = -8;
-  ok = true;
-  for (char c : in) {
-    if (c == '=' || c == '\n' || c == '\r') continue;
-    const auto pos = chars.find(c);
-    if (pos == std::string::npos) {
-      ok = false;
-      return "";
-    }
-    val = (val << 6) + static_cast<int>(pos);
-    bits += 6;
-    if (bits >= 0) {
-      out.push_back(static_cast<char>((val >> bits) & 0xff));
-      bits -= 8;
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 std::string RenderError::describe() const {
@@ -878,10 +855,9 @@ std::variant<json, RenderError> baseJobTemplateFromConfigMap(const json& configM
   if (const json* text = field("data"))
     return parseBaseJobTemplate(text->get<std::string>(), origin);
   if (const json* b64 = field("binaryData")) {
-    bool ok = false;
-    const std::string text = base64Decode(b64->get<std::string>(), ok);
-    if (!ok) return RenderError{"", "binaryData is not valid base64", origin};
-    return parseBaseJobTemplate(text, origin);
+    const auto text = kube::base64Decode(b64->get<std::string>());
+    if (!text) return RenderError{"", "binaryData is not valid base64", origin};
+    return parseBaseJobTemplate(*text, origin);
   }
   std::string keys;
   if (configMap.is_object()) {

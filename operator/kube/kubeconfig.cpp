@@ -10,6 +10,7 @@
 #include <map>
 #include <sstream>
 
+#include "operator/kube/base64.h"
 #include "operator/kube/log.h"
 #include "operator/kube/redaction.h"
 
@@ -165,7 +166,7 @@ Result<std::string> dataOrFile(const Entry& e, const std::string& dataField,
   auto data = scalarField(e, dataField);
   if (!data) return data.error();
   if (!data->empty()) {
-    auto decoded = decodeBase64(*data);
+    auto decoded = base64Decode(*data);
     if (!decoded) {
       return configError("kubeconfig " + e.file + ": " + e.path + "." + dataField +
                          ": invalid base64");
@@ -381,42 +382,6 @@ std::string trim(std::string s) {
 }
 
 }  // namespace
-
-std::optional<std::string> decodeBase64(const std::string& text) {
-  auto value = [](unsigned char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  std::string out;
-  unsigned buffer = 0;
-  int bits = 0;
-  int padding = 0;
-  std::size_t symbols = 0;
-  for (unsigned char c : text) {
-    if (std::isspace(c)) continue;
-    if (c == '=') {
-      ++padding;
-      continue;
-    }
-    if (padding) return std::nullopt;  // data after padding
-    int v = value(c);
-    if (v < 0) return std::nullopt;
-    ++symbols;
-    buffer = (buffer << 6) | static_cast<unsigned>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((buffer >> bits) & 0xFF);
-    }
-  }
-  if (symbols % 4 == 1 || padding > 2) return std::nullopt;
-  if (padding && (symbols + padding) % 4 != 0) return std::nullopt;
-  return out;
-}
 
 Result<RestConfig> loadRestConfig(const std::string& kubeconfigPath, const std::string& context) {
   Merged m;

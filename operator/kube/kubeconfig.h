@@ -50,6 +50,5 @@ inline constexpr const char* kServiceAccountDir = "/var/run/secrets/kubernetes.i
 Result<RestConfig> inClusterConfig(const std::string& serviceAccountDir = kServiceAccountDir);
 
 // Base64 (standard alphabet, padding optional, whitespace ignored); nullopt when invalid.
-std::optional<std::string> decodeBase64(const std::string& text);
 
 }  // namespace kube

@@ -2,6 +2,8 @@
 // idempotency, status writes, diagnosis, cancellation, API key Secret, metrics.
 #include <catch2/catch.hpp>
 
+#include "operator/kube/base64.h"
+
 #include "controllers/flowrun/api_key_secret.h"
 #include "controllers/flowrun/flowrun_reconciler.h"
 #include "test/unit/flowrun/fakes.h"
@@ -553,7 +555,7 @@ TEST_CASE("with store-api-key-in-secret a literal key moves into an owned Secret
   auto secret = h.client.find(kube::resources::Secrets, "data", "etl-api-key");
   REQUIRE(secret);
   CHECK((*secret)["metadata"]["ownerReferences"][0]["uid"] == "fr-uid-etl");
-  CHECK((*secret)["data"]["key"] == base64Encode("pnu_s3cr3t"));
+  CHECK((*secret)["data"]["key"] == kube::base64Encode("pnu_s3cr3t"));
   // The Secret was created before the Job.
   std::size_t secretAt = 0, jobAt = 0;
   for (std::size_t i = 0; i < h.client.calls.size(); ++i) {

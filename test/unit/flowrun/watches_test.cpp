@@ -1,6 +1,8 @@
 // Informer transforms and the object -> FlowRun key mapping.
 #include <catch2/catch.hpp>
 
+#include "operator/kube/base64.h"
+
 #include "controllers/flowrun/api_key_secret.h"
 #include "controllers/flowrun/watches.h"
 
@@ -82,11 +84,11 @@ TEST_CASE("transforms keep what the reconciler reads and drop the rest") {
 }
 
 TEST_CASE("base64 of the API key Secret") {
-  CHECK(base64Encode("") == "");
-  CHECK(base64Encode("f") == "Zg==");
-  CHECK(base64Encode("fo") == "Zm8=");
-  CHECK(base64Encode("foo") == "Zm9v");
-  CHECK(base64Encode("foobar") == "Zm9vYmFy");
+  CHECK(kube::base64Encode("") == "");
+  CHECK(kube::base64Encode("f") == "Zg==");
+  CHECK(kube::base64Encode("fo") == "Zm8=");
+  CHECK(kube::base64Encode("foo") == "Zm9v");
+  CHECK(kube::base64Encode("foobar") == "Zm9vYmFy");
   json fr = {{"apiVersion", "prefect.io/v1alpha1"},
              {"metadata", {{"name", "etl"}, {"namespace", "data"}, {"uid", "fr-uid"}}}};
   json s = apiKeySecretFor(fr, "etl-api-key", "pnu_123");

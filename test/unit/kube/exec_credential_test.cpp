@@ -1,7 +1,9 @@
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
+
 #include <fstream>
+#include "operator/kube/base64.h"
 
 #include "operator/kube/exec_credential.h"
 #include "test/support/process.h"
@@ -61,7 +63,9 @@ TEST_CASE("exec plugin token with expiry, args, env and KUBERNETES_EXEC_INFO") {
   CHECK(info["apiVersion"] == "client.authentication.k8s.io/v1");
   CHECK(info["spec"]["interactive"] == false);
   CHECK(info["spec"]["cluster"]["server"] == "https://127.0.0.1:6443");
-  CHECK(kube::decodeBase64(info["spec"]["cluster"]["certificate-authority-data"]) == cluster.caPem);
+  CHECK(kube::base64Decode(
+            info["spec"]["cluster"]["certificate-authority-data"].get<std::string>()) ==
+        cluster.caPem);
 
   // Cached until it expires; invalidate() (a 401) runs the plugin again.
   REQUIRE(provider.get().ok());

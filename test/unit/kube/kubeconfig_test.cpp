@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
+
 #include <cstdlib>
 #include <fstream>
+#include "operator/kube/base64.h"
 
 #include "operator/kube/kubeconfig.h"
 #include "test/support/process.h"
@@ -269,10 +271,10 @@ TEST_CASE("in-cluster configuration from the service account directory") {
 }
 
 TEST_CASE("base64 decoding") {
-  CHECK(kube::decodeBase64("aGVsbG8=") == std::optional<std::string>("hello"));
-  CHECK(kube::decodeBase64("aGVsbG8") == std::optional<std::string>("hello"));
-  CHECK(kube::decodeBase64("aGVs\nbG8=") == std::optional<std::string>("hello"));
-  CHECK_FALSE(kube::decodeBase64("a").has_value());
-  CHECK_FALSE(kube::decodeBase64("***").has_value());
-  CHECK_FALSE(kube::decodeBase64("aGVsbG8=x").has_value());
+  CHECK(kube::base64Decode("aGVsbG8=") == std::optional<std::string>("hello"));
+  CHECK(kube::base64Decode("aGVsbG8") == std::optional<std::string>("hello"));
+  CHECK(kube::base64Decode("aGVs\nbG8=") == std::optional<std::string>("hello"));
+  CHECK_FALSE(kube::base64Decode("a").has_value());
+  CHECK_FALSE(kube::base64Decode("***").has_value());
+  CHECK_FALSE(kube::base64Decode("aGVsbG8=x").has_value());
 }
