@@ -429,6 +429,9 @@ std::optional<ReconcileOutcome> FlowRunReconciler::ensureApiKeySecret(Run& run,
   auto created = client_.create(kube::resources::Secrets, run.key.ns, secret);
   if (created.ok()) return std::nullopt;
   if (!created.error().isAlreadyExists()) {
+    // As for the Job: said on the FlowRun (e.g. secrets forbidden without the API-key Component).
+    events_.record(run.fr, "Warning", reason::kFailedCreate,
+                   "Error creating Secret " + name + ": " + created.error().describe());
     return ReconcileOutcome::retry("FlowRun " + run.key.str() + ": creating Secret " + name + ": " +
                                    created.error().describe());
   }

@@ -592,3 +592,44 @@ TEST_CASE("a FlowRun that is gone leaves the phase gauge") {
   CHECK(h.reconcile().kind == ReconcileOutcome::Kind::Done);
   CHECK(h.metrics.render().find("flowrun_phase{phase=\"Pending\"} 0") != std::string::npos);
 }
+
+TEST_CASE("a refused Job or Secret creation is retried and said on the FlowRun as FailedCreate") {
+  SECTION("Job") {
+    Harness h;
+    h.add(flowRun());
+    h.client.failures["create jobs"].push_back(
+        {403, "Forbidden", "jobs.batch \"etl\" is forbidden: quota exceeded", {}, 0});
+    auto out = h.reconcile();
+    CHECK(out.kind == ReconcileOutcome::Kind::Error);
+    CHECK_THAT(out.error, Catch::Contains("creating Job etl"));
+    REQUIRE(h.events.events.size() == 1);
+    CHECK(h.events.events[0].type == "Warning");
+    CHECK(h.events.events[0].reason == "FailedCreate");
+    CHECK_THAT(h.events.events[0].message,
+               Catch::StartsWith("Error creating Job etl: ") &&
+                   Catch::Contains("jobs.batch \"etl\" is forbidden: quota exceeded"));
+    CHECK_FALSE(h.job());
+    // The next try succeeds: the Job is created once and said so.
+    h.reconcile();
+    REQUIRE(h.job());
+    CHECK(h.events.events.back().reason == "JobCreated");
+  }
+  SECTION("Secret") {
+    FlowRunOptions opts;
+    opts.storeApiKeyInSecret = true;
+    Harness h(opts);
+    json f = flowRun();
+    f["spec"]["env"] = {{"PREFECT_API_KEY", "pnu_s3cr3t"}};
+    h.add(f);
+    h.client.failures["create secrets"].push_back(
+        {403, "Forbidden", "secrets is forbidden: User \"op\" cannot create resource", {}, 0});
+    auto out = h.reconcile();
+    CHECK(out.kind == ReconcileOutcome::Kind::Error);
+    REQUIRE(h.events.events.size() == 1);
+    CHECK(h.events.events[0].reason == "FailedCreate");
+    CHECK_THAT(h.events.events[0].message,
+               Catch::StartsWith("Error creating Secret etl-api-key: "));
+    CHECK(h.events.events[0].message.find("pnu_s3cr3t") == std::string::npos);
+    CHECK_FALSE(h.job());  // no Job before its Secret
+  }
+}
