@@ -662,8 +662,12 @@ void ApiServer::handle(const httplib::Request& req, httplib::Response& res) {
       auto matches = [ls, fs, ns = route.ns, namespaced = info->namespaced](const json& obj) {
         if (namespaced && !ns.empty() && obj["metadata"].value("namespace", std::string()) != ns)
           return false;
-        json labels = obj["metadata"].value("labels", json::object());
-        if (!ls->empty() && !ls->matches(labels)) return false;
+        if (!ls->empty()) {
+          static const json kNoLabels = json::object();
+          const json& md = obj["metadata"];
+          auto it = md.find("labels");
+          if (!ls->matches(it != md.end() ? *it : kNoLabels)) return false;
+        }
         if (!fs->empty() && !fs->matches(obj)) return false;
         return true;
       };
@@ -726,7 +730,7 @@ void ApiServer::handle(const httplib::Request& req, httplib::Response& res) {
       res.set_chunked_content_provider(
           "application/json;stream=watch",
           [this, st, storageRes, matches, renderShared, bookmarks, bookmarkInterval, infoCopy,
-           version](std::size_t, httplib::DataSink& sink) {
+           version, table](std::size_t, httplib::DataSink& sink) {
             auto& rend = *renderShared;
             auto end = [&] {
               st->done = true;
@@ -759,22 +763,37 @@ void ApiServer::handle(const httplib::Request& req, httplib::Response& res) {
               return end();
             }
             std::string buf;
+            // Selectors look at metadata and fields that serving in another version does not
+            // change (only apiVersion, or the events.k8s.io shape, which has its own path).
+            const bool sameShape = infoCopy.storageResource.empty();
+            auto line = [&](const char* type, const HistoryEntry& e) {
+              if (table || !sameShape) {
+                buf += rend(type, store_.toServed(infoCopy, e.object, version));
+                return;
+              }
+              buf += std::string("{\"type\":\"") + type + "\",\"object\":" +
+                     e.servedText(
+                         version,
+                         [&](const json& o) { return store_.toServed(infoCopy, o, version); }) +
+                     "}\n";
+            };
+            auto selected = [&](const json& o) {
+              return sameShape ? matches(o) : matches(store_.toServed(infoCopy, o, version));
+            };
             for (const auto& e : evs) {
               st->cursor = e->rv;
               if (e->resource != storageRes) continue;
-              json obj = store_.toServed(infoCopy, e->object, version);
-              bool now_ = matches(obj);
+              bool now_ = selected(e->object);
               if (e->type == StoreEvent::Type::Modified) {
-                bool before = e->oldObject.is_object() &&
-                              matches(store_.toServed(infoCopy, e->oldObject, version));
+                bool before = e->oldObject.is_object() && selected(e->oldObject);
                 if (now_ && before)
-                  buf += rend("MODIFIED", obj);
+                  line("MODIFIED", *e);
                 else if (now_)
-                  buf += rend("ADDED", obj);
+                  line("ADDED", *e);
                 else if (before)
-                  buf += rend("DELETED", obj);
+                  line("DELETED", *e);
               } else if (now_) {
-                buf += rend(typeName(e->type), obj);
+                line(typeName(e->type), *e);
               }
             }
             if (bookmarks &&
