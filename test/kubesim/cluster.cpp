@@ -3,6 +3,7 @@
 
 #include <openssl/rand.h>
 
+#include <cstdlib>
 #include <map>
 #include <mutex>
 
@@ -189,6 +190,15 @@ json Cluster::admin(const std::string& method, const std::string& rawPath, const
       out["added"] = ids;
       return out;
     }
+  } else if (path.rfind("/faults/", 0) == 0 && method == "DELETE") {
+    // One rule, by the id POST /kubesim/faults answered with.
+    const std::string id = path.substr(8);
+    char* end = nullptr;
+    const long n = std::strtol(id.c_str(), &end, 10);
+    if (id.empty() || *end != '\0' || !faults.remove(static_cast<int>(n))) {
+      throw ApiException(404, "NotFound", "no fault rule " + id);
+    }
+    return faults.describe();
   } else if (path == "/watches/close" && method == "POST") {
     faults.closeWatches();
     return faults.describe();

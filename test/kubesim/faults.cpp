@@ -211,6 +211,15 @@ void Faults::clear() {
   outageUntil_ = {};
 }
 
+bool Faults::remove(int id) {
+  std::lock_guard lock(mu_);
+  auto it =
+      std::find_if(rules_.begin(), rules_.end(), [id](const FaultRule& r) { return r.id == id; });
+  if (it == rules_.end()) return false;
+  rules_.erase(it);
+  return true;
+}
+
 bool Faults::hasRules() const {
   std::lock_guard lock(mu_);
   return !rules_.empty();

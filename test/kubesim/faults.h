@@ -45,6 +45,7 @@ class Faults : public FaultInjector {
 
   int add(FaultRule rule);  // returns the rule id
   void clear();             // removes every rule, pending 410s and the outage
+  bool remove(int id);      // removes one rule; false when there is none with that id
   std::vector<FaultRule> rules() const;
   bool hasRules() const override;
   void closeWatches() { ++epoch_; }

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "operator/kube/base64.h"
 #include "test/kubesim/object_store.h"
 #include "test/kubesim/rbac.h"
 #include "test/kubesim/simulator.h"
@@ -93,11 +94,6 @@ const char* kPinnedUid = "3f6d2a1c-8e4b-4c7d-9a0f-1b2c3d4e5f60";
 std::string exemptionFor(const json& rule) {
   const auto verbs = rule.value("verbs", json::array());
   for (const auto& r : rule.value("resources", json::array())) {
-    if (r == "secrets" && verbs.size() == 1 && verbs[0] == "update") {
-      return "update on secrets is used only when the FlowRun's own API-key Secret holds an older "
-             "key (its literal key changed before the Job was created), a race this scenario "
-             "does not stage";
-    }
     if (r == "flowruns/finalizers") {
       return "update on flowruns/finalizers is checked by the OwnerReferencesPermissionEnforcement "
              "admission plugin, not asked for in a request; the test case without the rule "
@@ -495,6 +491,36 @@ class ManifestRun {
             "spec:\n  image: kubesim/run:1s\n  env:\n    PREFECT_API_KEY: pnu_not_a_real_key\n");
     }
 
+    if (v_.apiKeySecrets) {
+      // The key changes while the Job cannot be created yet (503 until the rule is removed):
+      // the operator brings its own Secret up to date (update on secrets) before the Job.
+      std::ofstream(dir_.file("hold.json"))
+          << R"({"verb":"create","resource":"jobs","namespace":")" << ns0
+          << R"(","name":"key-rotated","code":503,"count":100000})";
+      auto added = json::parse(
+          admin({"create", "--raw", "/kubesim/faults", "-f", dir_.file("hold.json")}).out);
+      const std::string holdId = std::to_string(added["added"][0].get<int>());
+      admin({"apply", "-n", ns0, "-f", "-"},
+            "apiVersion: prefect.io/v1alpha1\nkind: FlowRun\nmetadata:\n  name: key-rotated\n"
+            "spec:\n  image: kubesim/run:1s\n  env:\n    PREFECT_API_KEY: pnu_first_key\n");
+      auto secretKey = [&] {
+        try {
+          auto secret = sim_->store().get("secrets", ns0, "key-rotated-api-key");
+          return secret["data"].value("key", "");
+        } catch (const kubesim::ApiException&) {
+          return std::string();
+        }
+      };
+      CHECK(testsupport::waitFor([&] { return !secretKey().empty(); }, 30s, 50ms));
+      admin({"patch", "flowrun", "key-rotated", "-n", ns0, "--type", "merge", "-p",
+             R"({"spec":{"env":{"PREFECT_API_KEY":"pnu_second_key"}}})"});
+      bool rotated = testsupport::waitFor(
+          [&] { return secretKey() == kube::base64Encode("pnu_second_key"); }, 30s, 50ms);
+      if (!rotated) collectLogs();
+      INFO(tail(logs_));
+      CHECK(rotated);
+      admin({"delete", "--raw", "/kubesim/faults/" + holdId});
+    }
     waitPhase(ns1, "flowrun-cancel", "Running");
     admin({"patch", "flowrun", "flowrun-cancel", "-n", ns1, "--type", "merge", "--patch-file",
            testsupport::sourceDir() + "/examples/cancel-patch.json"});
@@ -509,6 +535,7 @@ class ManifestRun {
     waitPhase(ns0, "slow-stop", "Cancelled");
     if (v_.apiKeySecrets) {
       waitPhase(ns0, "with-api-key", "Succeeded");
+      waitPhase(ns0, "key-rotated", "Succeeded");
       bool owned = false;
       for (const auto& s : sim_->store().list("secrets", ns0)) {
         for (const auto& o : s["metadata"].value("ownerReferences", json::array())) {

@@ -127,3 +127,16 @@ TEST_CASE("faults: --fault flags take the shorthand or JSON and are checked up f
   CHECK(message("code500") == "\"code500\": expected key=value");
   CHECK(message("{\"code\": ").rfind("not valid JSON", 0) == 0);
 }
+
+TEST_CASE("faults: one rule can be removed by its id, the others stay") {
+  Faults f;
+  int a = f.add(parseFaultRule({{"resource", "jobs"}, {"code", 500}}));
+  int b = f.add(parseFaultRule({{"resource", "pods"}, {"code", 503}}));
+  CHECK(f.remove(a));
+  CHECK_FALSE(f.remove(a));
+  CHECK_FALSE(f.remove(12345));
+  REQUIRE(f.rules().size() == 1);
+  CHECK(f.rules()[0].id == b);
+  CHECK(f.onRequest(req("list", "batch", "jobs")).statusCode == 0);
+  CHECK(f.onRequest(req("list", "", "pods")).statusCode == 503);
+}
