@@ -16,6 +16,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -394,6 +395,27 @@ class ManifestRun {
     }
   }
 
+  // The object, or nullopt when the store has none.
+  std::optional<json> find(const std::string& resource, const std::string& ns,
+                           const std::string& name) {
+    try {
+      return sim_->store().get(resource, ns, name);
+    } catch (const kubesim::ApiException&) {
+      return std::nullopt;
+    }
+  }
+
+  // Waits up to 30 s for `condition`; when it never holds, the check fails with the operators'
+  // logs.
+  template <class F>
+  bool eventually(const std::string& what, F condition) {
+    bool ok = testsupport::waitFor(condition, 30s, 50ms);
+    if (!ok) collectLogs();
+    INFO(what << "\noperator logs:\n" << tail(logs_));
+    CHECK(ok);
+    return ok;
+  }
+
   std::string phaseOf(const std::string& ns, const std::string& name) {
     try {
       auto fr = sim_->store().get("flowruns.prefect.io", ns, name);
@@ -431,19 +453,9 @@ class ManifestRun {
     if (!v_.pinnedUid) {
       // The operator finds no ClusterIdentity (get: 404) and creates the singleton; only then
       // does the administrator's manifest arrive and add the publishing.
-      bool created = testsupport::waitFor(
-          [&] {
-            try {
-              sim_->store().get("clusteridentities.prefect.io", "", "cluster");
-              return true;
-            } catch (const kubesim::ApiException&) {
-              return false;
-            }
-          },
-          30s, 50ms);
-      if (!created) collectLogs();
-      INFO(tail(logs_));
-      REQUIRE(created);
+      REQUIRE(eventually("the operator creates ClusterIdentity cluster", [&] {
+        return find("clusteridentities.prefect.io", "", "cluster").has_value();
+      }));
       admin({"apply", "-f", "-"},
             "apiVersion: prefect.io/v1alpha1\nkind: ClusterIdentity\nmetadata:\n  name: cluster\n"
             "spec:\n  publish:\n    configMapName: prefect-cluster-identity\n    namespaces: [" +
@@ -504,21 +516,14 @@ class ManifestRun {
             "apiVersion: prefect.io/v1alpha1\nkind: FlowRun\nmetadata:\n  name: key-rotated\n"
             "spec:\n  image: kubesim/run:1s\n  env:\n    PREFECT_API_KEY: pnu_first_key\n");
       auto secretKey = [&] {
-        try {
-          auto secret = sim_->store().get("secrets", ns0, "key-rotated-api-key");
-          return secret["data"].value("key", "");
-        } catch (const kubesim::ApiException&) {
-          return std::string();
-        }
+        auto secret = find("secrets", ns0, "key-rotated-api-key");
+        return secret ? (*secret)["data"].value("key", "") : std::string();
       };
-      CHECK(testsupport::waitFor([&] { return !secretKey().empty(); }, 30s, 50ms));
+      eventually("the operator creates its Secret", [&] { return !secretKey().empty(); });
       admin({"patch", "flowrun", "key-rotated", "-n", ns0, "--type", "merge", "-p",
              R"({"spec":{"env":{"PREFECT_API_KEY":"pnu_second_key"}}})"});
-      bool rotated = testsupport::waitFor(
-          [&] { return secretKey() == kube::base64Encode("pnu_second_key"); }, 30s, 50ms);
-      if (!rotated) collectLogs();
-      INFO(tail(logs_));
-      CHECK(rotated);
+      eventually("the Secret holds the new key",
+                 [&] { return secretKey() == kube::base64Encode("pnu_second_key"); });
       admin({"delete", "--raw", "/kubesim/faults/" + holdId});
     }
     waitPhase(ns1, "flowrun-cancel", "Running");
@@ -544,20 +549,11 @@ class ManifestRun {
         }
       }
       CHECK(owned);
-      bool refused = testsupport::waitFor(
-          [&] {
-            try {
-              auto fr = sim_->store().get("flowruns.prefect.io", ns0, "key-conflict");
-              return fr.contains("status") &&
-                     fr["status"].value("reason", "") == "SecretNameConflict";
-            } catch (const kubesim::ApiException&) {
-              return false;
-            }
-          },
-          30s, 50ms);
-      if (!refused) collectLogs();
-      INFO(tail(logs_));
-      CHECK(refused);
+      eventually("key-conflict is refused with SecretNameConflict", [&] {
+        auto fr = find("flowruns.prefect.io", ns0, "key-conflict");
+        return fr && fr->contains("status") &&
+               (*fr)["status"].value("reason", "") == "SecretNameConflict";
+      });
     }
     auto templated = sim_->store().get("jobs.batch", ns0, "flowrun-templated");
     CHECK(templated["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"] ==
@@ -566,56 +562,36 @@ class ManifestRun {
               "exitCode", -1) == 3);
 
     if (!v_.pinnedUid) {
-      bool ready = testsupport::waitFor(
-          [&] {
-            try {
-              auto cm = sim_->store().get("configmaps", ns0, "prefect-cluster-identity");
-              auto cid = sim_->store().get("clusteridentities.prefect.io", "", "cluster");
-              return cm["data"].value("uid", "") != "" &&
-                     cm["data"].value("uid", "") == cid["status"].value("uid", "x");
-            } catch (const kubesim::ApiException&) {
-              return false;
-            }
-          },
-          30s, 50ms);
-      if (!ready) collectLogs();
-      INFO(tail(logs_));
-      CHECK(ready);
+      auto published = [&] {
+        auto cm = find("configmaps", ns0, "prefect-cluster-identity");
+        auto cid = find("clusteridentities.prefect.io", "", "cluster");
+        return cm && cid && (*cm)["data"].value("uid", "") != "" &&
+               (*cm)["data"].value("uid", "") == (*cid)["status"].value("uid", "x");
+      };
+      eventually("the identity is published to " + ns0, published);
       // Copies edited by hand are repaired, each with a Warning Event on the ClusterIdentity
       // (the published copy twice: the second Event is the first one's count going up).
       auto repairedCopy = [&](const std::string& ns, const std::string& name) {
         admin({"patch", "configmap", name, "-n", ns, "--type", "merge", "-p",
                R"({"data":{"uid":"tampered"}})"});
-        bool repaired = testsupport::waitFor(
-            [&] {
-              try {
-                auto cm = sim_->store().get("configmaps", ns, name);
-                auto cid = sim_->store().get("clusteridentities.prefect.io", "", "cluster");
-                return cm["data"].value("uid", "") == cid["status"].value("uid", "x");
-              } catch (const kubesim::ApiException&) {
-                return false;
-              }
-            },
-            30s, 50ms);
-        if (!repaired) collectLogs();
-        INFO(ns << "/" << name << "\n" << tail(logs_));
-        CHECK(repaired);
+        eventually("ConfigMap " + ns + "/" + name + " is repaired", [&] {
+          auto cm = find("configmaps", ns, name);
+          auto cid = find("clusteridentities.prefect.io", "", "cluster");
+          return cm && cid && (*cm)["data"].value("uid", "") == (*cid)["status"].value("uid", "x");
+        });
       };
       repairedCopy(ns0, "prefect-cluster-identity");
       repairedCopy(ns0, "prefect-cluster-identity");
       repairedCopy("flowrun-operator", "flowrun-operator-cluster-identity");
-      bool counted = testsupport::waitFor(
-          [&] {
-            for (const auto& e : sim_->store().list("events", "")) {
-              if (e.value("reason", "") == "IdentityCopyRepaired" &&
-                  e.value("message", "").find("published ConfigMap " + ns0) == 0 &&
-                  e.value("count", 0) >= 2)
-                return true;
-            }
-            return false;
-          },
-          30s, 50ms);
-      CHECK(counted);
+      eventually("the repeated repair is one Event with a count", [&] {
+        for (const auto& e : sim_->store().list("events", "")) {
+          if (e.value("reason", "") == "IdentityCopyRepaired" &&
+              e.value("message", "").find("published ConfigMap " + ns0) == 0 &&
+              e.value("count", 0) >= 2)
+            return true;
+        }
+        return false;
+      });
     } else {
       auto fr = sim_->store().get("flowruns.prefect.io", ns0, "flowrun-succeeded");
       CHECK(fr["status"].value("infrastructurePid", "").rfind(kPinnedUid, 0) == 0);
