@@ -11,6 +11,17 @@ namespace kubesim {
 
 namespace {
 
+// "Container image "busybox" already present on machine", for the container a Pulled Event is
+// about.
+std::string alreadyPresentMessage(const json& pod, const EventSpec& pulled) {
+  std::string image;
+  for (const auto& c : arrayAt(objectAt(pod, "spec"), "containers")) {
+    if (pulled.fieldPath == "spec.containers{" + c.value("name", "") + "}")
+      image = c.value("image", "");
+  }
+  return "Container image \"" + image + "\" already present on machine";
+}
+
 constexpr double kPullStart = 0.05;        // Pulling, right after scheduling
 constexpr double kBackoffVisible = 0.5;    // ErrImagePull -> ImagePullBackOff
 constexpr double kPlanHorizon = 4 * 3600;  // endless loops are planned this far
@@ -607,13 +618,29 @@ void Kubelet::reconcile(const std::string& ns, const std::string& name) {
   if (!updated.contains("status") || !updated["status"].is_object())
     updated["status"] = json::object();
   std::vector<const PodStep*> applied;
-  std::vector<PodEvent> configEvents;
+  std::vector<PodEvent> configEvents;      // recorded before the applied steps' Events
+  const PodStep* pulledAlready = nullptr;  // its Pulled Events are in configEvents
   bool remove = false, blocked = false, started = false;
   std::size_t n = t.next;
   while (n < t.steps.size() && t.started + clock_.scaled(t.steps[n].at) <= now) {
     if (t.steps[n].createsContainers && !t.terminating) {
       const bool wasHeld = !t.configError.empty();
-      if (!resolveEnvironment(t, updated, configEvents)) {
+      std::vector<PodEvent> failed;
+      const bool resolved = resolveEnvironment(t, updated, failed);
+      if (!resolved || wasHeld) {
+        // As a kubelet: each attempt to create the containers says Pulled first (the real
+        // pull the first time, "already present" after that), then Failed while it fails.
+        for (const auto& e : t.steps[n].events) {
+          if (e.event.reason != "Pulled") continue;
+          PodEvent pulled = e;
+          if (t.pulledOnce) pulled.event.message = alreadyPresentMessage(updated, e.event);
+          configEvents.push_back(pulled);
+        }
+        t.pulledOnce = true;
+        pulledAlready = &t.steps[n];
+      }
+      if (!resolved) {
+        configEvents.insert(configEvents.end(), failed.begin(), failed.end());
         blocked = true;
         break;
       }
@@ -649,14 +676,15 @@ void Kubelet::reconcile(const std::string& ns, const std::string& name) {
       updated["metadata"] = written["metadata"];
     }
     t.next = n;
+    for (const auto& e : configEvents) {
+      events_.record(updated, "pods", e.component, e.event, kNodeName);
+    }
     for (const PodStep* s : applied) {
       for (const auto& e : s->events) {
+        if (s == pulledAlready && e.event.reason == "Pulled") continue;
         events_.record(updated, "pods", e.component, e.event,
                        e.component == "kubelet" ? kNodeName : "");
       }
-    }
-    for (const auto& e : configEvents) {
-      events_.record(updated, "pods", e.component, e.event, kNodeName);
     }
     if (remove) {
       DeleteOptions opts;

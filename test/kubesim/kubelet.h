@@ -58,6 +58,7 @@ class Kubelet {
     std::chrono::steady_clock::time_point started;
     bool terminating = false;
     std::string configError;  // the env reference that holds the containers back, if any
+    bool pulledOnce = false;  // a Pulled Event was recorded for a held start already
     std::map<std::string, std::string> env;  // the first container's, for $(VAR) in logs
   };
   // Resolves the containers' env before they are created; false, with the pod's container

@@ -820,6 +820,11 @@ data: {uid: 6f1c2a8e-0000-4000-8000-000000000001}
   auto logs = c.kubectl({"logs", "reader"});
   CHECK(trimmed(logs.out) == "cluster=6f1c2a8e-0000-4000-8000-000000000001 key=s3cret pod=reader");
   CHECK(c.hasEvent("default", "reader", "Started: Started container main"));
+  // Every attempt said Pulled before Failed, as a kubelet does; after the first, the image is
+  // already there.
+  CHECK(c.hasEvent("default", "reader",
+                   "Pulled: Container image \"busybox\" already present on machine"));
+  CHECK(c.hasEvent("default", "reader", "Pulled: Successfully pulled image \"busybox\""));
 }
 
 TEST_CASE("cluster: kubesim --fault flags fail and delay requests from the start") {

@@ -462,14 +462,16 @@ class ManifestRun {
                 ns0 + "]\n");
     }
     admin({"apply", "-n", ns0, "-f", "-"}, example("base-job-template-configmap.yaml"));
-    // Creating flowrun-succeeded's Job fails twice (500): the FlowRun says FailedCreate twice,
-    // and the second time the operator's Event recorder patches the first Event's count.
-    {
-      std::ofstream(dir_.file("fault.json"))
-          << R"({"verb":"create","resource":"jobs","namespace":")" << ns0
-          << R"(","name":"flowrun-succeeded","code":500,"count":2})";
-      admin({"create", "--raw", "/kubesim/faults", "-f", dir_.file("fault.json")});
-    }
+    // Creating flowrun-succeeded's Job fails (500) until the operator has said FailedCreate
+    // more than once and its Event recorder has patched the first Event's count (two quick
+    // failures may be folded into one create, so the rule stays until a patch is seen).
+    std::ofstream(dir_.file("fault.json"))
+        << R"({"verb":"create","resource":"jobs","namespace":")" << ns0
+        << R"(","name":"flowrun-succeeded","code":500,"count":100000})";
+    const std::string failCreateId = std::to_string(
+        json::parse(admin({"create", "--raw", "/kubesim/faults", "-f", dir_.file("fault.json")})
+                        .out)["added"][0]
+            .get<int>());
     // A template whose pods take 600 s to stop: cancelling gives them cancelGracePeriodSeconds
     // by deleting them itself (the garbage collector would use the pods' own grace period).
     admin({"apply", "-n", ns0, "-f", "-"},
@@ -482,6 +484,14 @@ class ManifestRun {
           "spec:\n  image: kubesim/run:10m\n  cancelGracePeriodSeconds: 2\n"
           "  template:\n    configMapRef: {name: slow-stop-template}\n");
     admin({"apply", "-n", ns0, "-f", "-"}, example("flowrun-succeeded.yaml"));
+    eventually("the operator patches its repeated FailedCreate Event", [&] {
+      for (const auto& r : sim_->requestLog().snapshot()) {
+        if (r.user == saUser_ && r.verb == "patch" && r.resource == "events" && r.ns == ns0)
+          return true;
+      }
+      return false;
+    });
+    admin({"delete", "--raw", "/kubesim/faults/" + failCreateId});
     admin({"apply", "-n", ns0, "-f", "-"}, example("flowrun-with-template.yaml"));
     admin({"apply", "-n", ns1, "-f", "-"}, example("flowrun-failed.yaml"));
     // The operator's pod watch timeout is real time (not scaled by kubesim): keep it short here.
