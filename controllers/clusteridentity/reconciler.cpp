@@ -576,7 +576,11 @@ ClusterIdentityReconciler::PassResult ClusterIdentityReconciler::pass(const json
   }
 
   // Someone changed a copy: say what it held, since a reader may have seen the wrong value.
-  for (const auto& r : repairs) d.events.push_back({"Warning", "IdentityCopyRepaired", r});
+  // When the identity itself changed in this pass (a pin), rewriting the copies is the expected
+  // follow-up that IdentityReplaced already announces, not a repair.
+  if (currentUid == d.uid) {
+    for (const auto& r : repairs) d.events.push_back({"Warning", "IdentityCopyRepaired", r});
+  }
 
   // 4. Status.
   json next = status;

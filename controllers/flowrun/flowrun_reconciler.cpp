@@ -430,10 +430,9 @@ std::optional<ReconcileOutcome> FlowRunReconciler::ensureApiKeySecret(Run& run,
   if (created.ok()) return std::nullopt;
   if (!created.error().isAlreadyExists()) {
     // As for the Job: said on the FlowRun (e.g. secrets forbidden without the API-key Component).
-    events_.record(run.fr, "Warning", reason::kFailedCreate,
-                   "Error creating Secret " + name + ": " + created.error().describe());
-    return ReconcileOutcome::retry("FlowRun " + run.key.str() + ": creating Secret " + name + ": " +
-                                   created.error().describe());
+    const std::string why = "creating Secret " + name + ": " + created.error().describe();
+    events_.record(run.fr, "Warning", reason::kFailedCreate, "Error " + why);
+    return ReconcileOutcome::retry("FlowRun " + run.key.str() + ": " + why);
   }
   auto existing = client_.get(kube::resources::Secrets, run.key.ns, name);
   if (!existing.ok()) {
@@ -597,10 +596,9 @@ ReconcileOutcome FlowRunReconciler::createJob(Run& run, const std::string& jobNa
     // Retried with back-off; said on the FlowRun too, as the Job controller says FailedCreate on
     // a Job, so that `kubectl describe flowrun` shows why no Job appears (a 403 from a missing
     // permission, a quota, an admission webhook). Repeats are aggregated into one Event.
-    events_.record(run.fr, "Warning", reason::kFailedCreate,
-                   "Error creating Job " + renderedName + ": " + created.error().describe());
-    return ReconcileOutcome::retry("FlowRun " + run.key.str() + ": creating Job " + renderedName +
-                                   ": " + created.error().describe());
+    const std::string why = "creating Job " + renderedName + ": " + created.error().describe();
+    events_.record(run.fr, "Warning", reason::kFailedCreate, "Error " + why);
+    return ReconcileOutcome::retry("FlowRun " + run.key.str() + ": " + why);
   }
   return observe(run, current);
 }

@@ -505,12 +505,24 @@ TEST_CASE("publishing: ConfigMaps created, not owned, repaired, bad namespaces n
         json{{"uid", uid}});
   REQUIRE(server.find(res::ConfigMaps, "data", "prefect-cluster-identity"));
   CHECK((*server.find(res::ConfigMaps, "data", "prefect-cluster-identity"))["data"]["uid"] == uid);
+  // The edit is said, with what the copy held; a re-created copy is no repair.
+  REQUIRE(recorder.count("IdentityCopyRepaired") == 1);
+  for (const auto& e : recorder.events) {
+    if (e.reason != "IdentityCopyRepaired") continue;
+    CHECK(e.type == "Warning");
+    CHECK(e.message ==
+          "published ConfigMap prefect/prefect-cluster-identity held uid "
+          "\"tampered\"; rewritten with " +
+              uid);
+  }
 
-  // A pin updates every copy.
+  // A pin updates every copy, and that is the announced replacement, not a repair.
   json spec = identity(server)["spec"];
   spec["uid"] = "pinned-1";
   setSpec(server, spec);
   a.run();
+  CHECK(recorder.count("IdentityReplaced") == 1);
+  CHECK(recorder.count("IdentityCopyRepaired") == 1);
   for (const std::string ns : {"prefect", "data", "nope", "locked"}) {
     CHECK((*server.find(res::ConfigMaps, ns, "prefect-cluster-identity"))["data"]["uid"] ==
           "pinned-1");
@@ -543,9 +555,17 @@ TEST_CASE("the backup is repaired when deleted or edited", "[reconciler]") {
   REQUIRE(server.find(res::ConfigMaps, kOpNs, kBackup));
   CHECK((*server.find(res::ConfigMaps, kOpNs, kBackup))["data"]["uid"] == uid);
 
+  CHECK(recorder.count("IdentityCopyRepaired") == 0);  // re-created, not repaired
+
   (*server.find(res::ConfigMaps, kOpNs, kBackup))["data"]["uid"] = "wrong";
   a.run();
   CHECK((*server.find(res::ConfigMaps, kOpNs, kBackup))["data"]["uid"] == uid);
+  REQUIRE(recorder.count("IdentityCopyRepaired") == 1);
+  for (const auto& e : recorder.events) {
+    if (e.reason == "IdentityCopyRepaired")
+      CHECK_THAT(e.message, Catch::StartsWith("backup ConfigMap ") &&
+                                Catch::EndsWith(" held uid \"wrong\"; rewritten with " + uid));
+  }
 }
 
 TEST_CASE("an unreadable backup blocks generation instead of risking a second identity",
