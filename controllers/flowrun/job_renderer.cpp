@@ -11,6 +11,7 @@
 #include "controllers/flowrun/labels.h"
 #include "controllers/flowrun/shell_split.h"
 #include "operator/kube/base64.h"
+#include "operator/kube/utf8.h"
 
 namespace controllers::flowrun {
 
@@ -711,9 +712,11 @@ RenderResult render(const json& flowRun, const json& tmpl, const RenderOptions& 
 
 }  // namespace
 
+// Valid UTF-8 whatever the parts quote (a parser's "last read" bytes, a key of the template):
+// the text goes into a status write.
 std::string RenderError::describe() const {
-  if (path.empty()) return origin.empty() ? message : origin + ": " + message;
-  return path + ": " + message + (origin.empty() ? "" : " (in " + origin + ")");
+  if (path.empty()) return kube::validUtf8(origin.empty() ? message : origin + ": " + message);
+  return kube::validUtf8(path + ": " + message + (origin.empty() ? "" : " (in " + origin + ")"));
 }
 
 RenderResult renderJob(const json& flowRun, const json& baseJobTemplate,

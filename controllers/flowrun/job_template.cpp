@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "operator/kube/utf8.h"
+
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -591,6 +593,9 @@ std::variant<json, RenderError> parseDocument(const std::string& text, const std
   std::size_t first = 0;
   while (first < text.size() && isSpace(text[first])) ++first;
   if (first == text.size()) return RenderError{"", "is empty", origin};
+  if (auto problem = kube::utf8Problem(text); !problem.empty()) {
+    return RenderError{"", "is not valid UTF-8 text: " + problem, origin};
+  }
   const bool isJson = text[first] == '{' || text[first] == '[';
   if (maxNesting(text, isJson) > kMaxDepth) {
     return RenderError{"", "nests more than " + std::to_string(kMaxDepth) + " levels deep", origin};

@@ -1,5 +1,7 @@
 #include "operator/kube/api_error.h"
 
+#include "operator/kube/utf8.h"
+
 namespace kube {
 
 namespace {
@@ -35,25 +37,37 @@ std::string defaultReason(int code) {
       return code >= 500 ? "InternalError" : "Unknown";
   }
 }
+// A string member of a Status, "" when absent or of another type: the body may come from a proxy
+// or a broken server, and json::value() throws on a type mismatch.
+std::string str(const json& obj, const char* key) {
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// An integer member that fits an int, else `fallback`.
+int integer(const json& obj, const char* key, int fallback) {
+  auto it = obj.find(key);
+  if (it == obj.end() || !it->is_number_integer()) return fallback;
+  auto v = it->get<std::int64_t>();
+  return v >= 0 && v <= 1000000000 ? static_cast<int>(v) : fallback;
+}
+
 }  // namespace
 
 ApiError ApiError::fromStatus(int httpCode, const json& status) {
   ApiError e;
   e.code = httpCode;
-  if (status.is_object() && status.value("kind", "") == "Status") {
-    if (status.contains("code") && status["code"].is_number_integer()) {
-      e.code = status["code"].get<int>();
-    }
-    e.reason = status.value("reason", "");
-    e.message = status.value("message", "");
+  if (status.is_object() && str(status, "kind") == "Status") {
+    int code = integer(status, "code", 0);
+    if (code >= 100 && code <= 599) e.code = code;
+    e.reason = str(status, "reason");
+    e.message = str(status, "message");
     if (auto d = status.find("details"); d != status.end() && d->is_object()) {
-      if (auto r = d->find("retryAfterSeconds"); r != d->end() && r->is_number_integer()) {
-        e.retryAfterSeconds = r->get<int>();
-      }
+      e.retryAfterSeconds = integer(*d, "retryAfterSeconds", 0);
       if (auto cs = d->find("causes"); cs != d->end() && cs->is_array()) {
         for (const auto& c : *cs) {
           if (!c.is_object()) continue;
-          e.causes.push_back({c.value("reason", ""), c.value("message", ""), c.value("field", "")});
+          e.causes.push_back({str(c, "reason"), str(c, "message"), str(c, "field")});
         }
       }
     }
@@ -61,6 +75,10 @@ ApiError ApiError::fromStatus(int httpCode, const json& status) {
   if (e.reason.empty()) e.reason = defaultReason(e.code);
   if (e.message.empty()) e.message = "the server responded with HTTP " + std::to_string(httpCode);
   return e;
+}
+
+ApiError ApiError::transport(std::string reason, const std::string& message) {
+  return ApiError{0, std::move(reason), validUtf8(message), {}, 0};
 }
 
 std::string ApiError::describe() const {

@@ -37,9 +37,8 @@ struct ApiError {
 
   // Builds an error from a metav1.Status body (or any body) and the HTTP code.
   static ApiError fromStatus(int httpCode, const json& status);
-  static ApiError transport(std::string reason, std::string message) {
-    return ApiError{0, std::move(reason), std::move(message), {}, 0};
-  }
+  // The message is made valid UTF-8 (it often quotes user input: a selector, a kubeconfig).
+  static ApiError transport(std::string reason, const std::string& message);
   // "409 Conflict: the object has been modified; ... (spec.image: Required value)"
   std::string describe() const;
 };

@@ -13,6 +13,7 @@
 #include "operator/kube/redaction.h"
 #include "operator/kube/selector.h"
 #include "operator/kube/transport.h"
+#include "operator/kube/watch_event_decoder.h"
 
 namespace kube {
 
@@ -117,7 +118,7 @@ class HttpWatchStream : public WatchStream {
         buffer_.erase(0, nl + 1);
         scanned_ = 0;
         if (line.find_first_not_of(" \r\t") == std::string::npos) continue;
-        return parseLine(line);
+        return decodeWatchEvent(line);
       }
       scanned_ = buffer_.size();
       auto more = stream_->read(buffer_);
@@ -129,7 +130,7 @@ class HttpWatchStream : public WatchStream {
           std::string line;
           line.swap(buffer_);
           scanned_ = 0;
-          return parseLine(line);
+          return decodeWatchEvent(line);
         }
         return std::nullopt;
       }
@@ -142,29 +143,6 @@ class HttpWatchStream : public WatchStream {
   }
 
  private:
-  static Result<WatchEvent> parseLine(const std::string& line) {
-    json j = json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("type") || !j["type"].is_string()) {
-      return ApiError::transport("BadResponse", "the watch stream sent a malformed event");
-    }
-    WatchEvent ev;
-    ev.type = j["type"].get<std::string>();
-    ev.object = std::move(j["object"]);
-    if (ev.type == "ERROR") {
-      int code = ev.object.is_object() && ev.object.contains("code") &&
-                         ev.object["code"].is_number_integer()
-                     ? ev.object["code"].get<int>()
-                     : 500;
-      return ApiError::fromStatus(code, ev.object);
-    }
-    if (ev.type != "ADDED" && ev.type != "MODIFIED" && ev.type != "DELETED" &&
-        ev.type != "BOOKMARK") {
-      return ApiError::transport("BadResponse",
-                                 "the watch stream sent an unknown event type \"" + ev.type + "\"");
-    }
-    return ev;
-  }
-
   std::unique_ptr<HttpStream> stream_;
   std::string buffer_;
   std::size_t scanned_ = 0;

@@ -193,3 +193,15 @@ TEST_CASE("findPlaceholders and lookup: Prefect's grammar") {
   CHECK_FALSE(templating::lookup(values, "a.c").has_value());
   CHECK_FALSE(templating::lookup(values, "a.b[5]").has_value());
 }
+
+TEST_CASE("parseBaseJobTemplate: a template that is not UTF-8 is refused with the byte") {
+  // template_renderer_fuzz: YAML with a stray 0xDF byte rendered a Job that could not be encoded
+  // (json type_error.316 on every reconcile, no status written).
+  auto r = parseBaseJobTemplate("job_configuration: {a: \"\xdf\"}\nvariables: {}\n",
+                                "configmap data/t[baseJobTemplate.json]");
+  auto* e = std::get_if<RenderError>(&r);
+  REQUIRE(e != nullptr);
+  CHECK(e->describe() ==
+        "configmap data/t[baseJobTemplate.json]: is not valid UTF-8 text: invalid UTF-8 sequence "
+        "at byte 24 (0xDF)");
+}

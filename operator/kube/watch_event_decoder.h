@@ -1,0 +1,13 @@
+#pragma once
+// Decodes one line of a watch stream ({"type": ..., "object": ...}) into a WatchEvent. An ERROR
+// event becomes the ApiError of its Status (a 410 Gone means "relist"); anything malformed is a
+// transport error (reason BadResponse), never an exception.
+#include <string>
+
+#include "operator/kube/client.h"
+
+namespace kube {
+
+Result<WatchEvent> decodeWatchEvent(const std::string& line);
+
+}  // namespace kube
