@@ -19,6 +19,13 @@ namespace kube {
 
 namespace {
 
+// A string member, "" when absent or not a string (json::value would throw on a bad body).
+std::string stringAt(const json& obj, const char* key) {
+  if (!obj.is_object()) return "";
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 std::string trimToken(std::string s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
   std::size_t i = 0;
@@ -206,8 +213,10 @@ class HttpClient : public Client {
         }
       }
       const json& md = body.contains("metadata") ? body["metadata"] : json::object();
-      out.resourceVersion = md.is_object() ? md.value("resourceVersion", "") : "";
-      cont = md.is_object() ? md.value("continue", "") : "";
+      // The first page names the snapshot all pages come from (client-go keeps it too).
+      if (cont.empty() || out.resourceVersion.empty())
+        out.resourceVersion = stringAt(md, "resourceVersion");
+      cont = stringAt(md, "continue");
       if (singlePage || limit <= 0 || cont.empty()) {
         out.continueToken = singlePage ? cont : "";
         return out;

@@ -56,6 +56,12 @@ Result<std::vector<WatcherEvent>> Watcher::listPage() {
     }
     return page.error();
   }
+  // Every page of one list is served from one snapshot, whose version the first page names. Keep
+  // that one, as client-go does: a watch opened from a later page's version (a server that
+  // answered each page at its current version) would miss what changed while paging.
+  if (continueToken_.empty() || listResourceVersion_.empty()) {
+    listResourceVersion_ = page->resourceVersion;
+  }
   std::vector<WatcherEvent> events;
   events.reserve(page->items.size() + 1);
   for (auto& item : page->items) {
@@ -63,7 +69,7 @@ Result<std::vector<WatcherEvent>> Watcher::listPage() {
   }
   continueToken_ = page->continueToken;
   if (continueToken_.empty()) {
-    resourceVersion_ = page->resourceVersion;
+    resourceVersion_ = listResourceVersion_;
     state_ = State::InitListed;
     events.push_back({WatcherEvent::Type::InitDone, json()});
   }

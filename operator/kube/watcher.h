@@ -72,6 +72,7 @@ class Watcher {
   State state_ = State::Empty;
   std::string continueToken_;
   std::string resourceVersion_;
+  std::string listResourceVersion_;  // the first page's: the snapshot every page comes from
   bool streamDelivered_ = false;
   int relists_ = 0;
   int watchesOpened_ = 0;

@@ -33,7 +33,7 @@ std::vector<WatcherEvent> step(Watcher& w) {
 
 TEST_CASE("watcher lists page by page, then watches from the list's resourceVersion") {
   FakeClient c;
-  c.lists.push_back(page({obj("a", "p1", "5")}, "", "tok"));
+  c.lists.push_back(page({obj("a", "p1", "5")}, "10", "tok"));
   c.lists.push_back(page({obj("a", "p2", "6")}, "10"));
   ScriptedWatch w;
   w.events.push_back(ev("ADDED", obj("a", "p3", "11")));
@@ -76,6 +76,24 @@ TEST_CASE("watcher lists page by page, then watches from the list's resourceVers
   REQUIRE(c.watchCalls.size() == 2);
   CHECK(c.watchCalls[1].resourceVersion == "16");
   CHECK(watcher.relists() == 1);
+}
+
+TEST_CASE("a paged list watches from the first page's resourceVersion, not the last one's") {
+  // A server that answers each page at its current version (kubesim did) must not make the
+  // watch skip what changed while paging: the first page names the snapshot (client-go).
+  FakeClient c;
+  c.lists.push_back(page({obj("a", "p1", "5")}, "10", "tok"));
+  c.lists.push_back(page({obj("a", "p2", "6")}, "14"));
+  c.watches.push_back(ScriptedWatch{});
+  Watcher watcher(c, kube::resources::Pods, {"a", "", "", 1, true, 60});
+  step(watcher);
+  step(watcher);
+  step(watcher);
+  CHECK(watcher.state() == Watcher::State::InitListed);
+  CHECK(watcher.resourceVersion() == "10");
+  step(watcher);
+  REQUIRE(c.watchCalls.size() == 1);
+  CHECK(c.watchCalls[0].resourceVersion == "10");
 }
 
 TEST_CASE("watcher relists on a 410 ERROR event") {
