@@ -1,5 +1,6 @@
 #include "operator/app/options.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <functional>
 #include <sstream>
@@ -52,14 +53,42 @@ std::string setDuration(std::chrono::milliseconds& target, const std::string& v)
   return "";
 }
 
-std::vector<std::string> splitList(const std::string& v) {
+// A namespace name is an RFC 1123 label; the message is the API server's for one.
+std::string namespaceNameProblem(const std::string& name) {
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  bool ok = !name.empty() && name.size() <= 63 && alnum(name.front()) && alnum(name.back());
+  for (char c : name) ok = ok && (alnum(c) || c == '-');
+  if (ok) return "";
+  if (name.size() > 63) return "\"" + name + "\": must be no more than 63 characters";
+  return "\"" + name +
+         "\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or "
+         "'-', and must start and end with an alphanumeric character (e.g. 'my-name',  or "
+         "'123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+}
+
+// "" means cluster-wide; otherwise every comma-separated item must be a namespace name, so that
+// a stray ",," or a typo never silently widens the operator to the whole cluster.
+std::string setNamespaces(std::vector<std::string>& target, const std::string& v) {
   std::vector<std::string> out;
-  std::stringstream ss(v);
+  if (v.empty()) {
+    target.clear();
+    return "";
+  }
+  std::stringstream ss(v + ",");
   std::string item;
   while (std::getline(ss, item, ',')) {
-    if (!item.empty()) out.push_back(item);
+    if (item.empty()) {
+      return "\"" + v +
+             "\" has an empty item (leave the flag out, or give it \"\", to watch the whole "
+             "cluster)";
+    }
+    if (auto problem = namespaceNameProblem(item); !problem.empty()) {
+      return problem;
+    }
+    if (std::find(out.begin(), out.end(), item) == out.end()) out.push_back(item);
   }
-  return out;
+  target = std::move(out);
+  return "";
 }
 
 std::string join(const std::vector<std::string>& v) {
@@ -106,15 +135,15 @@ const std::vector<Flag>& flags() {
        "comma-separated namespaces to watch (namespace-pool mode, namespaced Roles only); "
        "empty: cluster-wide",
        false, [](const Options& o) { return join(o.namespaces); },
-       [](Options& o, const std::string& v) {
-         o.namespaces = splitList(v);
-         return std::string();
-       }},
+       [](Options& o, const std::string& v) { return setNamespaces(o.namespaces, v); }},
       {"operator-namespace",
        "the operator's own namespace (identity backup, lease); env POD_NAMESPACE", false,
        [](const Options& o) { return o.operatorNamespace; },
        [](Options& o, const std::string& v) {
          if (v.empty()) return std::string("must not be empty");
+         if (auto problem = namespaceNameProblem(v); !problem.empty()) {
+           return problem;
+         }
          o.operatorNamespace = v;
          return std::string();
        }},

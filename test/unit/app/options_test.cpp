@@ -64,3 +64,26 @@ TEST_CASE("help lists every flag with its default") {
   CHECK(h.find("(default \"15s\")") != std::string::npos);
   CHECK(h.find("--cluster-identity value") != std::string::npos);
 }
+
+TEST_CASE("the namespaces flag refuses empty items and names that are not namespaces") {
+  // ",," used to mean "cluster-wide" silently, and "Team_A" was watched (and never matched).
+  auto empty = parse({"--namespaces=,,"});
+  REQUIRE(empty.error);
+  CHECK(*empty.error ==
+        "invalid value for --namespaces: \",,\" has an empty item (leave the flag out, or give it "
+        "\"\", to watch the whole cluster)");
+  REQUIRE(parse({"--namespaces=a,,b"}).error);
+  auto upper = parse({"--namespaces=data,Team_A"});
+  REQUIRE(upper.error);
+  CHECK(upper.error->find("invalid value for --namespaces: \"Team_A\": a lowercase RFC 1123 "
+                          "label must consist of") == 0);
+  CHECK(parse({"--namespaces", std::string(64, 'a').c_str()}).error->find("no more than 63") !=
+        std::string::npos);
+  CHECK(parse({"--operator-namespace=Ops"}).error);
+  auto cluster = parse({"--namespaces="});
+  REQUIRE_FALSE(cluster.error);
+  CHECK(cluster.options.namespaces.empty());
+  auto dup = parse({"--namespaces=a,b,a"});
+  REQUIRE_FALSE(dup.error);
+  CHECK(dup.options.namespaces == std::vector<std::string>{"a", "b"});
+}
