@@ -2,9 +2,12 @@
 
 #include <openssl/rand.h>
 
+#include "operator/kube/utf8.h"
+
 #include <array>
 #include <cctype>
 #include <cstdint>
+#include <cstdio>
 
 namespace controllers::clusteridentity {
 
@@ -42,14 +45,44 @@ bool identifierChar(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
 }
 
-// The start of an input for a message: short, printable, so a hostile value cannot flood logs.
+// The start of an input for a message: short, one line, so a hostile value cannot flood logs;
+// characters beyond ASCII are kept (a person wrote them), control characters become '?'.
 std::string preview(const std::string& s) {
   std::string out;
-  for (char c : s.substr(0, 40)) {
-    out.push_back(std::isprint(static_cast<unsigned char>(c)) ? c : '?');
+  std::size_t chars = 0;
+  for (std::size_t i = 0; i < s.size() && chars < 40; ++chars) {
+    std::size_t n = kube::utf8SequenceLength(s, i);
+    if (n > 1) {
+      out += s.substr(i, n);
+    } else {
+      out.push_back(n == 1 && std::isprint(static_cast<unsigned char>(s[i])) ? s[i] : '?');
+      n = 1;
+    }
+    i += n;
+    if (i < s.size() && chars + 1 == 40) out += "...";
   }
-  if (s.size() > 40) out += "...";
   return out;
+}
+
+// 1-based position, in characters, of the byte at `i`.
+std::size_t characterPosition(const std::string& s, std::size_t i) {
+  std::size_t pos = 1;
+  for (std::size_t k = 0; k < i;) {
+    std::size_t n = kube::utf8SequenceLength(s, k);
+    k += n == 0 ? 1 : n;
+    ++pos;
+  }
+  return pos;
+}
+
+// The character at byte `i` for a message: 'x', or the bytes of what is not a character.
+std::string shownChar(const std::string& s, std::size_t i) {
+  const unsigned char c = static_cast<unsigned char>(s[i]);
+  std::size_t n = kube::utf8SequenceLength(s, i);
+  if (n > 1 || (n == 1 && std::isprint(c))) return "'" + s.substr(i, n) + "'";
+  char hex[8];
+  std::snprintf(hex, sizeof hex, "0x%02x", c);
+  return std::string("byte ") + hex;
 }
 
 }  // namespace
@@ -65,15 +98,12 @@ std::optional<std::string> identifierProblem(const std::string& uid) {
   for (std::size_t i = 0; i < uid.size(); ++i) {
     if (identifierChar(uid[i])) continue;
     if (uid[i] == ':') {
-      return "\"" + preview(uid) + "\" contains ':' at position " + std::to_string(i + 1) +
+      return "\"" + preview(uid) + "\" contains ':' at position " +
+             std::to_string(characterPosition(uid, i)) +
              ", which separates the parts of a Prefect infrastructure PID: " + kRule;
     }
-    const unsigned char c = static_cast<unsigned char>(uid[i]);
-    std::string shown = std::isprint(c) ? std::string("'") + uid[i] + "'"
-                                        : "byte 0x" + std::string(1, "0123456789abcdef"[c >> 4]) +
-                                              std::string(1, "0123456789abcdef"[c & 0x0f]);
-    return "\"" + preview(uid) + "\" contains " + shown + " at position " + std::to_string(i + 1) +
-           ": " + kRule;
+    return "\"" + preview(uid) + "\" contains " + shownChar(uid, i) + " at position " +
+           std::to_string(characterPosition(uid, i)) + ": " + kRule;
   }
   return std::nullopt;
 }

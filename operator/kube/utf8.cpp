@@ -6,11 +6,9 @@
 
 namespace kube {
 
-namespace {
-
 // Length of the valid UTF-8 sequence at text[i], 0 when invalid (RFC 3629: no overlong forms,
 // no surrogates, nothing above U+10FFFF).
-std::size_t sequenceLength(std::string_view text, std::size_t i) {
+std::size_t utf8SequenceLength(std::string_view text, std::size_t i) {
   auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
   unsigned char b = byte(i);
   if (b < 0x80) return 1;
@@ -30,13 +28,11 @@ std::size_t sequenceLength(std::string_view text, std::size_t i) {
   return n;
 }
 
-}  // namespace
-
 // Hand-written rather than nlohmann's check because a message must name the byte where the bad
 // sequence starts; nlohmann reports the byte after it ("incomplete UTF-8 string" at the end).
 std::string utf8Problem(std::string_view text) {
   for (std::size_t i = 0; i < text.size();) {
-    std::size_t n = sequenceLength(text, i);
+    std::size_t n = utf8SequenceLength(text, i);
     if (n == 0) {
       char hex[8];
       std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned char>(text[i]));

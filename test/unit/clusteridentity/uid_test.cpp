@@ -91,6 +91,14 @@ TEST_CASE("identifier rules: 1 to 128 of letters, digits, dot, underscore, dash 
   CHECK(control->find('\x01') == std::string::npos);
 
   CHECK(identifierProblem("ü"));  // non-ASCII letters are not allowed
+
+  // A non-ASCII character is quoted as written, at its position in characters ("??" before).
+  auto accented = identifierProblem("zürich-1");
+  REQUIRE(accented);
+  CHECK_THAT(*accented, Catch::StartsWith("\"zürich-1\" contains 'ü' at position 2: "));
+  auto after = identifierProblem("é-é:x");
+  REQUIRE(after);
+  CHECK_THAT(*after, Catch::Contains("contains 'é' at position 1"));
 }
 
 TEST_CASE("SharedIdentity never hands out an empty identity", "[uid]") {
