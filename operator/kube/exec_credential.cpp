@@ -22,6 +22,15 @@ namespace kube {
 
 namespace {
 
+std::string utcText(std::chrono::system_clock::time_point t) {
+  std::time_t secs = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
 ApiError pluginError(const ExecConfig& exec, const std::string& problem) {
   return ApiError::transport("ExecPluginFailed", "exec plugin " + exec.command + ": " + problem);
 }
@@ -258,13 +267,29 @@ Result<ExecCredential> ExecCredentialProvider::get() {
   std::lock_guard<std::mutex> lock(mu_);
   // Refresh a little early so a request never goes out with a token about to expire.
   constexpr auto kSkew = std::chrono::seconds(10);
-  if (cached_ &&
-      (!cached_->expiry || std::chrono::system_clock::now() + kSkew < *cached_->expiry)) {
-    return *cached_;
-  }
+  // A plugin that failed, or handed out a credential already expired, is not run again for
+  // every request (a broken plugin would run hundreds of times a second): its error stands
+  // for this long.
+  constexpr auto kRetryAfterFailure = std::chrono::seconds(5);
+  const auto now = std::chrono::system_clock::now();
+  if (cached_ && (!cached_->expiry || now + kSkew < *cached_->expiry)) return *cached_;
+  const auto steadyNow = std::chrono::steady_clock::now();
+  if (lastError_ && steadyNow < nextRun_) return *lastError_;
   ++runs_;
+  nextRun_ = steadyNow + kRetryAfterFailure;
   auto c = runExecPlugin(exec_, cluster_);
-  if (!c) return c.error();
+  if (c && c->expiry && *c->expiry <= now) {
+    c = pluginError(exec_, "stdout: status.expirationTimestamp " + utcText(*c->expiry) +
+                               " is in the past: the plugin returned a credential that has "
+                               "already expired (check the plugin's cache and this machine's "
+                               "clock)");
+  }
+  if (!c) {
+    cached_.reset();
+    lastError_ = c.error();
+    return c.error();
+  }
+  lastError_.reset();
   cached_ = c.value();
   return c;
 }
@@ -272,6 +297,7 @@ Result<ExecCredential> ExecCredentialProvider::get() {
 void ExecCredentialProvider::invalidate() {
   std::lock_guard<std::mutex> lock(mu_);
   cached_.reset();
+  lastError_.reset();
 }
 
 int ExecCredentialProvider::runs() const {

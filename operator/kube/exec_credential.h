@@ -41,6 +41,8 @@ class ExecCredentialProvider {
   RestConfig cluster_;
   mutable std::mutex mu_;
   std::optional<ExecCredential> cached_;
+  std::optional<ApiError> lastError_;  // the last run's failure, answered until nextRun_
+  std::chrono::steady_clock::time_point nextRun_{};
   int runs_ = 0;
 };
 

@@ -316,13 +316,20 @@ class HttpClient : public Client {
       json body = json::parse(r->body, nullptr, false);
       ApiError e = ApiError::fromStatus(r->status, body.is_discarded() ? json() : body);
       if (e.retryAfterSeconds == 0) e.retryAfterSeconds = parseRetryAfter(r->header("retry-after"));
-      e.message = redactText(e.message);
+      e.message = redactText(e.message) + unauthorizedHint(e.code);
       return e;
     }
     return std::unique_ptr<WatchStream>(std::make_unique<HttpWatchStream>(std::move(opened)));
   }
 
  private:
+  // A 401 says only "Unauthorized": name the credential that was refused and where it came from,
+  // so a person knows which token or plugin to fix (never the credential itself).
+  std::string unauthorizedHint(int code) const {
+    if (code != 401) return "";
+    return "; the API server refused " + describeCredential(config_);
+  }
+
   static ApiError invalidArgument(const std::string& message) {
     return ApiError{400, "BadRequest", message, {}, 0};
   }
@@ -461,7 +468,7 @@ class HttpClient : public Client {
     if (res->status >= 200 && res->status < 300) return body;
     ApiError e = ApiError::fromStatus(res->status, body);
     if (e.retryAfterSeconds == 0) e.retryAfterSeconds = parseRetryAfter(res->header("retry-after"));
-    e.message = redactText(e.message);
+    e.message = redactText(e.message) + unauthorizedHint(e.code);
     return e;
   }
 

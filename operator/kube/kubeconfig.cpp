@@ -303,6 +303,7 @@ Result<RestConfig> buildConfig(const Merged& m, const std::string& contextArg) {
 
   auto userName = scalarField(ctx, "user");
   if (!userName) return userName.error();
+  cfg.userName = *userName;
   if (!userName->empty()) {
     auto uIt = m.users.find(*userName);
     if (uIt == m.users.end()) {
@@ -435,6 +436,17 @@ Result<RestConfig> inClusterConfig(const std::string& serviceAccountDir) {
   cfg.caPem = *ca;
   if (auto ns = readFile(serviceAccountDir + "/namespace", problem)) cfg.ns = trim(*ns);
   return cfg;
+}
+
+std::string describeCredential(const RestConfig& c) {
+  std::string where = c.source;
+  if (!c.userName.empty()) where = "user \"" + c.userName + "\" in " + where;
+  if (!c.contextName.empty()) where += " (context " + c.contextName + ")";
+  if (c.exec) return "the credential of the exec plugin " + c.exec->command + " of " + where;
+  if (!c.bearerToken.empty()) return "the token of " + where;
+  if (!c.tokenFile.empty()) return "the token file " + c.tokenFile + " of " + where;
+  if (!c.clientCertPem.empty()) return "the client certificate of " + where;
+  return "no credential (anonymous), from " + where;
 }
 
 }  // namespace kube

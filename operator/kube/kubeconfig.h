@@ -37,6 +37,7 @@ struct RestConfig {
   std::string userAgent = "flowrun-operator";
   std::string source;       // where this came from, for messages: "kubeconfig /x/config"
   std::string contextName;  // the context used ("" in-cluster)
+  std::string userName;     // the kubeconfig user the context names ("" in-cluster or none)
 };
 
 // kubeconfigPath "" -> $KUBECONFIG list, ~/.kube/config, then in-cluster.
@@ -48,6 +49,11 @@ Result<RestConfig> loadRestConfig(const std::string& kubeconfigPath = "",
 inline constexpr const char* kServiceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount";
 // From KUBERNETES_SERVICE_HOST/PORT and the mounted service account (token, ca.crt, namespace).
 Result<RestConfig> inClusterConfig(const std::string& serviceAccountDir = kServiceAccountDir);
+
+// Which credential a request carried, for the message of a 401: "the token of user \"admin\" in
+// kubeconfig /x/config (context sim)", "the token file /var/run/.../token (in-cluster service
+// account ...)", "the exec plugin aws (user ...)", or "no credential (anonymous)".
+std::string describeCredential(const RestConfig& config);
 
 // Base64 (standard alphabet, padding optional, whitespace ignored); nullopt when invalid.
 

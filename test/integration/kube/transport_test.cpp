@@ -303,9 +303,16 @@ TEST_CASE("an exec plugin token is refreshed after a 401, and no token reaches t
   CHECK(unauthorized == 1);
   // With a static token that the server refuses, the error carries no token either.
   auto staticCfg = restConfig(pki, srv);
+  staticCfg.source = "kubeconfig /tmp/test/config";
+  staticCfg.userName = "ci";
+  staticCfg.contextName = "ci";
   auto denied = kube::makeHttpClient(staticCfg, fastRetries())->get(cms, "default", "x");
   REQUIRE_FALSE(denied.ok());
   CHECK(denied.error().code == 401);
+  // The message names the refused credential and where it came from, not the token.
+  CHECK_THAT(denied.error().message,
+             Catch::EndsWith("; the API server refused the token of user \"ci\" in kubeconfig "
+                             "/tmp/test/config (context ci)"));
   kube::setLogSink(nullptr);
   for (std::string secret :
        {"stale-token-111111", "fresh-token-222222", "static-token-0123456789"}) {

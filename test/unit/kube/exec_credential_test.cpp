@@ -76,7 +76,7 @@ TEST_CASE("exec plugin token with expiry, args, env and KUBERNETES_EXEC_INFO") {
   CHECK(readFile(dir.file("runs")) == "run\nrun\n");
 }
 
-TEST_CASE("exec plugin credential that has expired is fetched again") {
+TEST_CASE("an exec plugin credential that has already expired is refused, not re-run per request") {
   testsupport::TempDir dir;
   std::string script = writeScript(
       dir,
@@ -85,8 +85,19 @@ TEST_CASE("exec plugin credential that has expired is fetched again") {
       "00Z\"}}'\n");
   kube::ExecCredentialProvider provider(execConfig(script, "client.authentication.k8s.io/v1beta1"),
                                         {});
-  REQUIRE(provider.get().ok());
-  REQUIRE(provider.get().ok());
+  auto first = provider.get();
+  REQUIRE_FALSE(first.ok());
+  CHECK_THAT(first.error().message,
+             Catch::Contains("status.expirationTimestamp 2000-01-01T00:00:00Z is in the past"));
+  CHECK(first.error().message.find("short-lived-token") == std::string::npos);
+  // The same answer for the next requests, without running the plugin again...
+  auto second = provider.get();
+  REQUIRE_FALSE(second.ok());
+  CHECK(second.error().message == first.error().message);
+  CHECK(provider.runs() == 1);
+  // ...until a 401 asks for a fresh credential.
+  provider.invalidate();
+  REQUIRE_FALSE(provider.get().ok());
   CHECK(provider.runs() == 2);
 }
 

@@ -55,6 +55,9 @@ TEST_CASE("kubeconfig with a token and CA data") {
   CHECK(cfg->ns == "data");
   CHECK(cfg->contextName == "ctx");
   CHECK_FALSE(cfg->insecureSkipTlsVerify);
+  // What a 401 names: the kind of credential, the user, the file and the context.
+  CHECK(kube::describeCredential(cfg.value()) ==
+        "the token of user \"u1\" in kubeconfig " + dir.file("config") + " (context ctx)");
 }
 
 TEST_CASE("kubeconfig with files relative to the kubeconfig and a tokenFile") {
