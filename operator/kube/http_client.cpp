@@ -521,6 +521,7 @@ Result<std::unique_ptr<Client>> createHttpClient(RestConfig config, HttpClientOp
   TransportConfig t;
   t.server = config.server;
   t.caPem = config.caPem;
+  t.caSource = config.caSource;
   t.clientCertPem = config.clientCertPem;
   t.clientKeyPem = config.clientKeyPem;
   t.insecureSkipTlsVerify = config.insecureSkipTlsVerify;

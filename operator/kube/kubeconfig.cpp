@@ -186,6 +186,18 @@ Result<std::string> dataOrFile(const Entry& e, const std::string& dataField,
   return *content;
 }
 
+// Which field (and file) the CA came from, for TLS messages; the data field wins, as above.
+std::string caSourceOf(const Entry& cl) {
+  auto data = scalarField(cl, "certificate-authority-data");
+  const bool fromData = data && !data->empty();
+  std::string field =
+      cl.path + (fromData ? ".certificate-authority-data" : ".certificate-authority");
+  std::string where = "kubeconfig " + cl.file + ": " + field;
+  if (fromData) return where;
+  auto path = scalarField(cl, "certificate-authority");
+  return path && !path->empty() ? resolvePath(cl.file, *path) + " (" + where + ")" : where;
+}
+
 Status checkPem(const Entry& e, const std::string& field, const std::string& pem) {
   if (!pem.empty() && pem.find("-----BEGIN ") == std::string::npos) {
     return configError("kubeconfig " + e.file + ": " + e.path + "." + field +
@@ -290,6 +302,7 @@ Result<RestConfig> buildConfig(const Merged& m, const std::string& contextArg) {
   if (!ca) return ca.error();
   if (auto s = checkPem(cl, "certificate-authority-data", *ca); !s) return s.error();
   cfg.caPem = *ca;
+  cfg.caSource = caSourceOf(cl);
   auto insecure = boolField(cl, "insecure-skip-tls-verify");
   if (!insecure) return insecure.error();
   cfg.insecureSkipTlsVerify = *insecure;
@@ -434,6 +447,7 @@ Result<RestConfig> inClusterConfig(const std::string& serviceAccountDir) {
   auto ca = readFile(caFile, problem);
   if (!ca) return configError("in-cluster config: cannot read " + caFile + ": " + problem);
   cfg.caPem = *ca;
+  cfg.caSource = caFile + " (in-cluster service account)";
   if (auto ns = readFile(serviceAccountDir + "/namespace", problem)) cfg.ns = trim(*ns);
   return cfg;
 }

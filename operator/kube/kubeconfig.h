@@ -25,6 +25,7 @@ struct RestConfig {
   std::string server;         // https://host:port, maybe with a path prefix
   std::string tlsServerName;  // overrides the SNI/verified name when set
   std::string caPem;          // empty: the system trust store
+  std::string caSource;       // where caPem came from, for TLS messages ("" : the trust store)
   std::string clientCertPem;  // client certificate (PEM), with clientKeyPem
   std::string clientKeyPem;
   std::string bearerToken;         // static token

@@ -141,6 +141,13 @@ Transport::~Transport() = default;
 
 namespace {
 
+// " (from kubeconfig /x/config: clusters[0].cluster.certificate-authority-data)", or the trust
+// store: which CA a TLS failure was checked against is the first thing a person needs.
+std::string caOrigin(const TransportConfig& config) {
+  if (config.caPem.empty()) return " (the system trust store)";
+  return config.caSource.empty() ? "" : " (from " + config.caSource + ")";
+}
+
 Result<std::shared_ptr<ssl::context>> makeTlsContext(const TransportConfig& config) {
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
   ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
@@ -150,9 +157,8 @@ Result<std::shared_ptr<ssl::context>> makeTlsContext(const TransportConfig& conf
     ctx->add_certificate_authority(asio::buffer(config.caPem), ec);
     if (ec) {
       return ApiError::transport("TLSError",
-                                 "the certificate authority is not a valid PEM "
-                                 "certificate: " +
-                                     ec.message());
+                                 "the certificate authority" + caOrigin(config) +
+                                     " is not a valid PEM certificate: " + ec.message());
     }
   } else {
     ctx->set_default_verify_paths(ec);
@@ -294,6 +300,8 @@ Result<std::unique_ptr<Transport::Connection>> Transport::connect() {
       if (ec == beast::error::timeout) {
         return ApiError::transport("Timeout", "TLS handshake with " + where + ": timed out");
       }
+      if (verify != X509_V_OK)
+        why += ", verifying with the certificate authority" + caOrigin(config_);
       return ApiError::transport("TLSError", "TLS handshake with " + where + " failed: " + why);
     }
   }

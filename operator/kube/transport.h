@@ -17,8 +17,9 @@
 namespace kube {
 
 struct TransportConfig {
-  std::string server;  // https://host:port[/prefix] or http://...
-  std::string caPem;   // empty: system trust store
+  std::string server;    // https://host:port[/prefix] or http://...
+  std::string caPem;     // empty: system trust store
+  std::string caSource;  // where caPem came from, named in TLS errors; "" : the trust store
   std::string clientCertPem;
   std::string clientKeyPem;
   bool insecureSkipTlsVerify = false;

@@ -68,10 +68,15 @@ TEST_CASE("TLS is verified against the configured CA, with IP and DNS names") {
 
   auto wrongCa = restConfig(pki, srv);
   wrongCa.caPem = pki.pem("other.crt");
+  wrongCa.caSource = "kubeconfig /k/config: clusters[0].cluster.certificate-authority-data";
   auto bad = kube::makeHttpClient(wrongCa)->get(cms, "default", "x");
   REQUIRE_FALSE(bad.ok());
   CHECK(bad.error().reason == "TLSError");
   CHECK(bad.error().message.find("TLS handshake with https://127.0.0.1:") != std::string::npos);
+  // The message names the CA it was verified with: the file and the field.
+  CHECK_THAT(bad.error().message,
+             Catch::EndsWith(", verifying with the certificate authority (from kubeconfig "
+                             "/k/config: clusters[0].cluster.certificate-authority-data)"));
 
   auto wrongName = restConfig(pki, srv);
   wrongName.tlsServerName = "not-the-server.example";

@@ -51,6 +51,8 @@ TEST_CASE("kubeconfig with a token and CA data") {
   REQUIRE(cfg.ok());
   CHECK(cfg->server == "https://10.0.0.1:6443");
   CHECK(cfg->caPem == kCa);
+  CHECK(cfg->caSource ==
+        "kubeconfig " + dir.file("config") + ": clusters[0].cluster.certificate-authority-data");
   CHECK(cfg->bearerToken == "abcdefgh12345678");
   CHECK(cfg->ns == "data");
   CHECK(cfg->contextName == "ctx");
