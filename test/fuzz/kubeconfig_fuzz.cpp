@@ -19,6 +19,10 @@ const std::string& kubeconfigPath() {
     std::string dir = "/tmp/flowrun-kubeconfig-fuzz-" + std::to_string(::getpid());
     std::string cmd = "mkdir -p " + dir;
     if (std::system(cmd.c_str()) != 0) std::abort();
+    std::atexit([] {
+      std::string rm = "rm -rf /tmp/flowrun-kubeconfig-fuzz-" + std::to_string(::getpid());
+      (void)std::system(rm.c_str());
+    });
     return dir + "/config";
   }();
   return path;
