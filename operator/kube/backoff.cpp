@@ -18,11 +18,14 @@ std::chrono::milliseconds BackoffPolicy::delay(int attempt, double u) const {
   return std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(d)));
 }
 
-Backoff::Backoff(BackoffPolicy policy) : policy_(policy), rng_(std::random_device{}()) {}
+Backoff::Backoff(BackoffPolicy policy) : policy_(policy) {}
 
 std::chrono::milliseconds Backoff::next() {
+  // Every request makes a Backoff and almost none retries: seeding a generator from
+  // std::random_device in the constructor cost 2.5% of the operator's CPU under load.
+  thread_local std::mt19937_64 rng{std::random_device{}()};
   std::uniform_real_distribution<double> dist(0.0, 1.0);
-  auto d = policy_.delay(attempt_, dist(rng_));
+  auto d = policy_.delay(attempt_, dist(rng));
   if (attempt_ < 1000) ++attempt_;
   return d;
 }

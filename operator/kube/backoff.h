@@ -18,7 +18,8 @@ struct BackoffPolicy {
   std::chrono::milliseconds delay(int attempt, double u) const;
 };
 
-// A policy plus its state: the attempt counter and a random source.
+// A policy plus its state: the attempt counter. Cheap to make (one per request): the random
+// source is per thread and seeded once, not per Backoff.
 class Backoff {
  public:
   explicit Backoff(BackoffPolicy policy = {});
@@ -30,7 +31,6 @@ class Backoff {
  private:
   BackoffPolicy policy_;
   int attempt_ = 0;
-  std::mt19937_64 rng_;
 };
 
 }  // namespace kube
