@@ -95,12 +95,19 @@ void ApiEventRecorder::record(const json& object, const std::string& type,
     p.message = truncateMessage(message);
     p.time = std::chrono::system_clock::now();
 
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
+    // Block the producer while the queue is full, as client-go's broadcaster does, rather than
+    // lose an Event per transition under a burst.
+    bool room = roomCv_.wait_for(lock, opts_.fullQueueWait,
+                                 [&] { return stopping_ || queue_.size() < opts_.queueCapacity; });
     if (stopping_) return;
-    if (queue_.size() >= opts_.queueCapacity) {
+    if (!room) {
       ++dropped_;
-      log_.warn("Event dropped: the event queue is full",
-                {{"object", name}, {"reason", reason}, {"capacity", opts_.queueCapacity}});
+      log_.warn("Event dropped: the event queue stayed full (is the API server answering?)",
+                {{"object", name},
+                 {"reason", reason},
+                 {"capacity", opts_.queueCapacity},
+                 {"waitedMs", opts_.fullQueueWait.count()}});
       return;
     }
     queue_.push_back(std::move(p));
@@ -126,6 +133,7 @@ void ApiEventRecorder::shutdown(std::chrono::milliseconds drainTimeout) {
     dropped_ += queue_.size();
     queue_.clear();
     cv_.notify_all();
+    roomCv_.notify_all();
   }
   if (sender_.joinable()) sender_.join();
 }
@@ -147,6 +155,7 @@ void ApiEventRecorder::senderLoop() {
       p = std::move(queue_.front());
       queue_.pop_front();
       busy_ = true;
+      roomCv_.notify_one();
     }
     try {
       send(p);

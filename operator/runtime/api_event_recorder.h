@@ -28,6 +28,10 @@ namespace runtime {
 struct EventRecorderOptions {
   std::string reportingInstance;  // "": the host name
   std::size_t queueCapacity = 1000;
+  // A full queue makes record() wait this long for room (the sender drains it at the API
+  // server's pace), so no Event is lost under load; only past the wait (an API server that
+  // hangs) is the Event dropped, with a count and a warning.
+  std::chrono::milliseconds fullQueueWait{10000};
   std::size_t cacheSize = 4096;          // remembered (object, type, reason, message) -> Event
   int spamBurst = 25;                    // events per object before the filter kicks in
   std::chrono::seconds spamRefill{300};  // one more event per object every this long
@@ -80,7 +84,7 @@ class ApiEventRecorder final : public EventRecorder {
   Logger log_;
 
   mutable std::mutex mu_;
-  std::condition_variable cv_, idleCv_;
+  std::condition_variable cv_, idleCv_, roomCv_;
   std::deque<Pending> queue_;
   bool busy_ = false;
   bool stopping_ = false;
