@@ -6,6 +6,7 @@
 
 #include "controllers/flowrun/diagnosis.h"
 #include "controllers/flowrun/json_util.h"
+#include "operator/kube/utf8.h"
 
 namespace controllers::flowrun {
 
@@ -179,7 +180,18 @@ const Condition* FlowRunStatus::condition(const std::string& type) const {
   return nullptr;
 }
 
+std::string fitMessage(const std::string& message) {
+  std::string text = kube::validUtf8(message);
+  if (text.size() <= kMaxStatusMessageBytes) return text;
+  std::string tail = " ... (" + std::to_string(text.size()) + " bytes, cut)";
+  std::size_t cut = kMaxStatusMessageBytes - tail.size();
+  // Never cut a UTF-8 sequence in half.
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return text.substr(0, cut) + tail;
+}
+
 void FlowRunStatus::setCondition(Condition c, TimePoint now) {
+  c.message = fitMessage(c.message);
   for (Condition& existing : conditions) {
     if (existing.type != c.type) continue;
     c.lastTransitionTime = existing.status == c.status && !existing.lastTransitionTime.empty()
@@ -196,7 +208,7 @@ void setPhase(FlowRunStatus& status, Phase phase, const std::string& reason,
               const std::string& message, std::int64_t generation, TimePoint now) {
   status.phase = phase;
   status.reason = reason;
-  status.message = message;
+  status.message = fitMessage(message);
   std::string conditionStatus = "Unknown";
   if (phase == Phase::Succeeded) {
     conditionStatus = "True";

@@ -98,6 +98,12 @@ struct FlowRunStatus {
   void setCondition(Condition c, TimePoint now);
 };
 
+// Status messages are for a person and must fit the API: valid UTF-8, and within the
+// conditions' maxLength (32768) with room to spare. A longer one (a 40 KB command quoted in a
+// diagnosis) is cut with its size said, so the status write is never refused (422).
+inline constexpr std::size_t kMaxStatusMessageBytes = 8192;
+std::string fitMessage(const std::string& message);
+
 // Moves the status to phase/reason/message and keeps the Succeeded condition in step (Unknown
 // while the run is not finished, True for Succeeded, False for the other terminal phases).
 // Sets completionTime on entering a terminal phase when it is not set yet.

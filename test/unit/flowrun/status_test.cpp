@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include "controllers/flowrun/status.h"
+#include "operator/kube/utf8.h"
 
 using namespace controllers::flowrun;
 using json = nlohmann::json;
@@ -252,4 +253,24 @@ TEST_CASE("the newest pod is chosen by creation time, then name") {
   CHECK((*newestPod({a, b, c}))["metadata"]["name"] == "etl-c");
   CHECK((*newestPod({a, b}))["metadata"]["name"] == "etl-a");
   CHECK(newestPod({}) == nullptr);
+}
+
+TEST_CASE("status messages fit the API: cut to a bounded size, valid UTF-8") {
+  // A 40 KB command quoted in an InvalidSpec message made the status write a 422 (the
+  // conditions' message maxLength is 32768): the FlowRun stayed without status for ever.
+  FlowRunStatus st;
+  std::string longText = "command has an unbalanced quote: \"" + std::string(40000, 'x');
+  setPhase(st, Phase::Failed, "InvalidSpec", longText, 1, kT0);
+  CHECK(st.message.size() <= kMaxStatusMessageBytes);
+  CHECK_THAT(st.message, Catch::StartsWith("command has an unbalanced quote: \"xxx"));
+  CHECK_THAT(st.message, Catch::EndsWith(" ... (40034 bytes, cut)"));
+  REQUIRE(st.condition(kConditionSucceeded) != nullptr);
+  CHECK(st.condition(kConditionSucceeded)->message == st.message);
+  CHECK_NOTHROW(st.toJson().dump());
+  // A cut never splits a character, and bytes that are not UTF-8 become U+FFFD.
+  std::string accents;
+  for (int i = 0; i < 5000; ++i) accents += "\xc3\xa9";
+  CHECK(kube::isValidUtf8(fitMessage(accents)));
+  CHECK(fitMessage("bad \xdf byte") == "bad \xef\xbf\xbd byte");
+  CHECK(fitMessage("short") == "short");
 }
