@@ -6,6 +6,7 @@
 #include <fstream>
 #include <set>
 
+#include "test/kubesim/decode.h"
 #include "test/kubesim/schema.h"
 #include "test/kubesim/selectors.h"
 #include "test/kubesim/util.h"
@@ -99,8 +100,31 @@ void defaultContainers(json& podSpec, const char* field) {
   }
 }
 
+// Quantities are stored canonical, as strings: "1024Mi" reads back "1Gi", 1 reads back "1".
+void canonicalResources(json& spec) {
+  for (const char* list : {"containers", "initContainers"}) {
+    if (!spec.contains(list) || !spec[list].is_array()) continue;
+    for (auto& c : spec[list]) {
+      if (!c.is_object() || !c.contains("resources") || !c["resources"].is_object()) continue;
+      for (const char* f : {"limits", "requests"}) {
+        auto& m = c["resources"][f];
+        if (m.is_null()) {
+          c["resources"].erase(f);
+          continue;
+        }
+        if (!m.is_object()) continue;
+        for (auto& q : m) {
+          if (q.is_number()) q = q.dump();
+          if (q.is_string()) q = canonicalQuantity(q.get<std::string>());
+        }
+      }
+    }
+  }
+}
+
 void defaultPodSpec(json& spec) {
   if (!spec.is_object()) return;
+  canonicalResources(spec);
   if (!spec.contains("restartPolicy")) spec["restartPolicy"] = "Always";
   if (!spec.contains("dnsPolicy")) spec["dnsPolicy"] = "ClusterFirst";
   if (!spec.contains("schedulerName")) spec["schedulerName"] = "default-scheduler";
@@ -563,6 +587,10 @@ void Storage::prepareObject(const ResourceInfo& info, json& obj, const json* old
     return;
   }
   const std::string q = info.qualified();
+  {
+    const std::string av = obj.value("apiVersion", std::string());
+    decodeBuiltin(q, info.kind, av.substr(av.find('/') + 1), obj);
+  }
   if (q == "pods") {
     if (!old) {
       defaultPodSpec(obj["spec"]);

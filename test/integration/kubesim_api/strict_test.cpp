@@ -1,0 +1,94 @@
+// kubesim is no more forgiving than kube-apiserver: the real kubectl sees the real server's
+// answers for the requests a real server refuses (issue 15).
+#include <catch2/catch.hpp>
+
+#include "test/kubesim/simulator.h"
+#include "test/support/process.h"
+
+using testsupport::kubectl;
+
+namespace {
+
+struct Strict {
+  Strict() : sim(options()) {
+    sim.start();
+    kc = sim.writeKubeconfig(dir.file("kubeconfig"));
+  }
+  static kubesim::SimulatorOptions options() {
+    kubesim::SimulatorOptions o;
+    o.runCluster = false;
+    return o;
+  }
+  testsupport::ProcessResult run(const std::vector<std::string>& args,
+                                 const std::string& input = "") {
+    auto r = kubectl(kc, args, input);
+    INFO("kubectl " << args[0] << ": " << r.out << r.err);
+    return r;
+  }
+  testsupport::TempDir dir;
+  kubesim::Simulator sim;
+  std::string kc;
+};
+
+std::string job(const std::string& container) {
+  return "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: j\nspec:\n  template:\n    spec:\n"
+         "      restartPolicy: Never\n      containers:\n      - name: c\n        image: "
+         "busybox\n" +
+         container;
+}
+
+}  // namespace
+
+TEST_CASE_METHOD(Strict,
+                 "an invalid quantity in a Job is 400 BadRequest with the decoder's message") {
+  auto r = run({"create", "-f", "-"}, job("        resources:\n          limits:\n"
+                                          "            memory: 512MB\n"));
+  CHECK(r.exitCode != 0);
+  CHECK_THAT(r.err, Catch::Contains(
+                        "Error from server (BadRequest): error when creating \"STDIN\": Job in "
+                        "version \"v1\" cannot be handled as a Job: quantities must match the "
+                        "regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"));
+  CHECK(run({"get", "jobs", "-o", "name"}).out.empty());
+  // A suffix the regular expression lets through but no unit has.
+  r = run({"create", "-f", "-"}, job("        resources:\n          requests:\n"
+                                     "            cpu: 1mm\n"));
+  CHECK_THAT(r.err, Catch::Contains("Job in version \"v1\" cannot be handled as a Job: unable to "
+                                    "parse quantity's suffix"));
+}
+
+TEST_CASE_METHOD(Strict,
+                 "a string where an integer belongs is 400 BadRequest naming the Go field") {
+  auto r = run({"create", "-f", "-"}, job("        ports:\n        - containerPort: http\n"));
+  CHECK(r.exitCode != 0);
+  CHECK_THAT(r.err, Catch::Contains(
+                        "Job in version \"v1\" cannot be handled as a Job: json: cannot unmarshal "
+                        "string into Go struct field "
+                        "ContainerPort.spec.template.spec.containers.ports.containerPort of type "
+                        "int32"));
+  // kubectl sends the object as written: the server decodes it.
+  r = run({"create", "-f", "-"},
+          R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":)"
+          R"([{"name":"p","image":"busybox","env":[{"name":"N","value":3}]}]}})");
+  CHECK(r.exitCode != 0);
+  CHECK_THAT(r.err,
+             Catch::Contains("Pod in version \"v1\" cannot be handled as a Pod: json: cannot "
+                             "unmarshal number into Go struct field "
+                             "EnvVar.spec.containers.env.value of type string"));
+}
+
+TEST_CASE_METHOD(Strict, "quantities are stored canonical") {
+  auto r = run({"create", "-f", "-"}, job("        resources:\n          limits:\n"
+                                          "            memory: 1024Mi\n            cpu: 0.5\n"
+                                          "          requests:\n            memory: 1536Mi\n"
+                                          "            cpu: 2000m\n"));
+  REQUIRE(r.exitCode == 0);
+  auto got = [&](const std::string& path) {
+    return run({"get", "job", "j", "-o",
+                "jsonpath={.spec.template.spec.containers[0].resources." + path + "}"})
+        .out;
+  };
+  CHECK(got("limits.memory") == "1Gi");
+  CHECK(got("limits.cpu") == "500m");
+  CHECK(got("requests.memory") == "1536Mi");
+  CHECK(got("requests.cpu") == "2");
+}
