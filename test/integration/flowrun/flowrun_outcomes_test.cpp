@@ -371,8 +371,36 @@ TEST_CASE("custom ConfigMap template with a memory variable") {
                         "    memory: 1024\n"));
   env.waitPhase("sized", "Succeeded");
   json job = env.get({"job", "sized"});
-  CHECK(job["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"] ==
-        "1024Mi");
+  // Stored canonical, as a real API server does.
+  CHECK(job["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"] == "1Gi");
+}
+
+TEST_CASE("a template the API server cannot decode -> Failed/InvalidSpec quoting it, no retries") {
+  Env env;
+  std::ifstream in(testsupport::sourceDir() +
+                   "/controllers/flowrun/default-base-job-template.json");
+  REQUIRE(in);
+  json tmpl = json::parse(in);
+  tmpl["variables"]["properties"]["memory"] = {{"type", "integer"}, {"default", 256}};
+  tmpl["job_configuration"]["job_manifest"]["spec"]["template"]["spec"]["containers"][0]
+      ["resources"] = {{"limits", {{"memory", "{{ memory }}MB"}}}};
+  json cm = {{"apiVersion", "v1"},
+             {"kind", "ConfigMap"},
+             {"metadata", {{"name", "pool"}, {"namespace", "data"}}},
+             {"data", {{"baseJobTemplate.json", tmpl.dump()}}}};
+  env.apply(cm.dump());
+  env.apply(flowRunYaml("undecodable", "kubesim/exit:0",
+                        "  template:\n    configMapRef:\n      name: pool\n  variables:\n"
+                        "    memory: 512\n"));
+  env.waitPhase("undecodable", "Failed");
+  json s = env.status("undecodable");
+  CHECK(s["reason"] == "InvalidSpec");
+  CHECK_THAT(s["message"].get<std::string>(),
+             Catch::Contains("400 BadRequest: Job in version \"v1\" cannot be handled as a Job: "
+                             "quantities must match the regular expression"));
+  CHECK_FALSE(env.exists("job", "undecodable"));
+  CHECK(env.jobCreates() == 0);
+  CHECK(env.sim.requestLog().count("create", "jobs", 400, "data") == 1);  // not retried
 }
 
 TEST_CASE("invalid template -> Failed/InvalidSpec naming the path, nothing created") {
