@@ -672,6 +672,26 @@ void Storage::prepareObject(const ResourceInfo& info, json& obj, const json* old
       causes.push_back({"FieldValueRequired", "spec.selector", "Required value"});
     validatePodSpec(spec.contains("template") ? spec["template"].value("spec", json()) : json(),
                     "spec.template.spec", causes, false);
+  } else if (q == "events") {
+    // legacyValidateEvent: an Event lives in its object's namespace; one about a cluster-scoped
+    // object (no involvedObject.namespace) only in "default" (or "kube-system" for Events with
+    // an eventTime, as events.k8s.io/v1 writes them).
+    const std::string ns = metaString(obj, "namespace");
+    const json io = obj.value("involvedObject", json::object());
+    const std::string ions = io.is_object() ? io.value("namespace", std::string()) : "";
+    const bool hasEventTime =
+        obj.contains("eventTime") && !obj["eventTime"].is_null() &&
+        !(obj["eventTime"].is_string() && obj["eventTime"].get<std::string>().empty());
+    bool ok = true;
+    if (ions.empty()) {
+      ok = ns.empty() || ns == "default" || (hasEventTime && ns == "kube-system");
+    } else {
+      ok = ns == ions;
+    }
+    if (!ok) {
+      causes.push_back({"FieldValueInvalid", "involvedObject.namespace",
+                        "Invalid value: " + quote(ions) + ": does not match event.namespace"});
+    }
   } else if (q == "namespaces") {
     if (!old) {
       obj["spec"] = {{"finalizers", json::array({"kubernetes"})}};

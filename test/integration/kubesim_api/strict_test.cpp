@@ -92,3 +92,27 @@ TEST_CASE_METHOD(Strict, "quantities are stored canonical") {
   CHECK(got("requests.memory") == "1536Mi");
   CHECK(got("requests.cpu") == "2");
 }
+
+TEST_CASE_METHOD(Strict, "an Event about a cluster-scoped object lives only in default") {
+  auto event = [](const std::string& ns, const std::string& name) {
+    return "apiVersion: v1\nkind: Event\nmetadata:\n  name: " + name + "\n  namespace: " + ns +
+           "\ninvolvedObject:\n  apiVersion: prefect.io/v1alpha1\n  kind: ClusterIdentity\n"
+           "  name: cluster\nreason: Test\nmessage: hello\ntype: Normal\n";
+  };
+  REQUIRE(run({"create", "namespace", "flowrun-operator"}).exitCode == 0);
+  auto r = run({"create", "-f", "-"}, event("flowrun-operator", "e1"));
+  CHECK(r.exitCode != 0);
+  CHECK_THAT(r.err,
+             Catch::Contains("The Event \"e1\" is invalid: involvedObject.namespace: Invalid "
+                             "value: \"\": does not match event.namespace"));
+  r = run({"create", "-f", "-"}, event("default", "e2"));
+  CHECK(r.exitCode == 0);
+  // A namespaced object's Event lives in that object's namespace.
+  r = run({"create", "-f", "-"},
+          "apiVersion: v1\nkind: Event\nmetadata:\n  name: e3\n  namespace: default\n"
+          "involvedObject:\n  kind: Pod\n  name: p\n  namespace: flowrun-operator\n"
+          "reason: Test\nmessage: hello\ntype: Normal\n");
+  CHECK_THAT(r.err,
+             Catch::Contains("The Event \"e3\" is invalid: involvedObject.namespace: Invalid "
+                             "value: \"flowrun-operator\": does not match event.namespace"));
+}
