@@ -219,6 +219,33 @@ TEST_CASE("eviction -> Crashed/Evicted with no exit code") {
   CHECK_FALSE(s.contains("exitCode"));
 }
 
+TEST_CASE("image pull Events spread over seconds -> the one that says why is quoted") {
+  Env env;
+  // "Failed to pull image ... pull access denied" first, "Error: ImagePullBackOff" 3s later.
+  env.apply(flowRunYaml("slowpull", "kubesim/image-pull-fail:3s", "  podWatchTimeoutSeconds: 5\n"));
+  env.waitPhase("slowpull", "Crashed");
+  json s = env.status("slowpull");
+  CHECK(s["reason"] == "ImagePullFailed");
+  CHECK_THAT(s["message"].get<std::string>(),
+             Catch::Contains("Failed to pull image \"kubesim/image-pull-fail:3s\"") &&
+                 Catch::Contains("pull access denied"));
+  CHECK(s["message"].get<std::string>().find("Error: ImagePullBackOff") == std::string::npos);
+}
+
+TEST_CASE("eviction leaving ContainerStatusUnknown/137 -> Crashed/Evicted with no exit code") {
+  Env env;
+  env.apply(flowRunYaml("evicted2", "kubesim/evict-unknown:2s"));
+  env.waitPhase("evicted2", "Crashed");
+  json s = env.status("evicted2");
+  CHECK(s["reason"] == "Evicted");
+  CHECK_FALSE(s.contains("exitCode"));
+  // The pod carries what a current kubelet leaves.
+  json pod = env.get({"pods", "-l", "job-name=evicted2"})["items"][0];
+  json term = pod["status"]["containerStatuses"][0]["state"]["terminated"];
+  CHECK(term["reason"] == "ContainerStatusUnknown");
+  CHECK(term["exitCode"] == 137);
+}
+
 TEST_CASE("deadline -> Crashed/DeadlineExceeded") {
   Env env;
   env.apply(flowRunYaml("slow", "kubesim/run:1h", "  jobWatchTimeoutSeconds: 20\n"));
