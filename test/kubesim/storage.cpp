@@ -161,6 +161,27 @@ void validatePodSpec(const json& spec, const std::string& path, std::vector<Fiel
           c["image"].get<std::string>().empty()) {
         causes.push_back({"FieldValueRequired", p + ".image", "Required value"});
       }
+      if (c.is_object() && c.contains("env") && c["env"].is_array()) {
+        for (std::size_t j = 0; j < c["env"].size(); ++j) {
+          const auto& e = c["env"][j];
+          const std::string ep = p + ".env[" + std::to_string(j) + "].name";
+          const std::string en = e.is_object() ? e.value("name", std::string()) : "";
+          if (en.empty()) {
+            causes.push_back({"FieldValueRequired", ep, "Required value"});
+          } else if (auto err = validateEnvVarName(en); !err.empty()) {
+            causes.push_back({"FieldValueInvalid", ep, "Invalid value: " + quote(en) + ": " + err});
+          }
+        }
+      }
+    }
+  }
+  if (spec.contains("serviceAccountName") && spec["serviceAccountName"].is_string()) {
+    const std::string sa = spec["serviceAccountName"].get<std::string>();
+    if (!sa.empty()) {
+      if (auto e = validateDns1123Subdomain(sa); !e.empty()) {
+        causes.push_back({"FieldValueInvalid", path + ".serviceAccountName",
+                          "Invalid value: " + quote(sa) + ": " + e});
+      }
     }
   }
   std::string rp = spec.value("restartPolicy", std::string("Always"));
@@ -555,6 +576,19 @@ void Storage::prepareObject(const ResourceInfo& info, json& obj, const json* old
       }
     }
   }
+  // ValidateAnnotations: keys and values together at most 256 KiB (kubectl apply's
+  // last-applied-configuration of a big object hits this first).
+  if (obj["metadata"].contains("annotations") && obj["metadata"]["annotations"].is_object()) {
+    std::size_t total = 0;
+    for (auto it = obj["metadata"]["annotations"].begin();
+         it != obj["metadata"]["annotations"].end(); ++it) {
+      total += it.key().size() + (it->is_string() ? it->get<std::string>().size() : 0);
+    }
+    if (total > 262144) {
+      causes.push_back({"FieldValueTooLong", "metadata.annotations",
+                        "Too long: may not be more than 262144 bytes"});
+    }
+  }
   if (info.crd) {
     std::string av = obj.value("apiVersion", std::string());
     std::string version = av.substr(av.find('/') + 1);
@@ -691,6 +725,20 @@ void Storage::prepareObject(const ResourceInfo& info, json& obj, const json* old
     if (!ok) {
       causes.push_back({"FieldValueInvalid", "involvedObject.namespace",
                         "Invalid value: " + quote(ions) + ": does not match event.namespace"});
+    }
+  } else if (q == "configmaps") {
+    // ValidateConfigMap: the values of data and binaryData together at most 1 MiB.
+    std::size_t total = 0;
+    for (const char* bag : {"data", "binaryData"}) {
+      if (!obj.contains(bag) || !obj[bag].is_object()) continue;
+      for (const auto& v : obj[bag]) {
+        if (!v.is_string()) continue;
+        const std::size_t n = v.get<std::string>().size();
+        total += std::string_view(bag) == "data" ? n : n / 4 * 3;  // binaryData: decoded bytes
+      }
+    }
+    if (total > 1048576) {
+      causes.push_back({"FieldValueTooLong", "[]", "Too long: may not be more than 1048576 bytes"});
     }
   } else if (q == "namespaces") {
     if (!old) {

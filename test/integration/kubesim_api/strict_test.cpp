@@ -6,6 +6,7 @@
 #include "test/support/process.h"
 
 using testsupport::kubectl;
+using json = nlohmann::json;
 
 namespace {
 
@@ -115,4 +116,46 @@ TEST_CASE_METHOD(Strict, "an Event about a cluster-scoped object lives only in d
   CHECK_THAT(r.err,
              Catch::Contains("The Event \"e3\" is invalid: involvedObject.namespace: Invalid "
                              "value: \"flowrun-operator\": does not match event.namespace"));
+}
+
+TEST_CASE_METHOD(Strict, "a ConfigMap over 1 MiB and annotations over 256 KiB are 422 Too long") {
+  const std::string big(1048577, 'x');
+  auto r =
+      run({"create", "-f", "-"}, json{{"apiVersion", "v1"},
+                                      {"kind", "ConfigMap"},
+                                      {"metadata", {{"name", "big"}, {"namespace", "default"}}},
+                                      {"data", {{"k", big}}}}
+                                     .dump());
+  CHECK(r.exitCode != 0);
+  CHECK_THAT(r.err, Catch::Contains("The ConfigMap \"big\" is invalid: []: Too long: may not be "
+                                    "more than 1048576 bytes"));
+  // Exactly 1 MiB is fine; kubectl apply's last-applied annotation then is too long.
+  const std::string mib(1048576 - 1, 'x');
+  json cm = {{"apiVersion", "v1"},
+             {"kind", "ConfigMap"},
+             {"metadata", {{"name", "mib"}, {"namespace", "default"}}},
+             {"data", {{"k", mib}}}};
+  CHECK(run({"create", "-f", "-"}, cm.dump()).exitCode == 0);
+  cm["metadata"]["name"] = "applied";
+  r = run({"apply", "-f", "-"}, cm.dump());
+  CHECK(r.exitCode != 0);
+  CHECK_THAT(r.err, Catch::Contains("metadata.annotations: Too long: may not be more than 262144 "
+                                    "bytes"));
+}
+
+TEST_CASE_METHOD(Strict,
+                 "env names and serviceAccountName are validated with the real field paths") {
+  auto r = run({"create", "-f", "-"},
+               job("        env:\n        - name: A=B\n          value: one\n        - value: two\n") +
+                   "      serviceAccountName: Bad_Name\n");
+  CHECK(r.exitCode != 0);
+  CHECK_THAT(r.err, Catch::Contains("The Job \"j\" is invalid: "));
+  CHECK_THAT(r.err, Catch::Contains("spec.template.spec.containers[0].env[0].name: Invalid value: "
+                                    "\"A=B\": a valid environment variable name must consist only "
+                                    "of printable ASCII characters other than '='"));
+  CHECK_THAT(r.err,
+             Catch::Contains("spec.template.spec.containers[0].env[1].name: Required value"));
+  CHECK_THAT(r.err,
+             Catch::Contains("spec.template.spec.serviceAccountName: Invalid value: "
+                             "\"Bad_Name\": a lowercase RFC 1123 subdomain must consist of"));
 }
