@@ -145,9 +145,10 @@ TEST_CASE_METHOD(Strict, "a ConfigMap over 1 MiB and annotations over 256 KiB ar
 
 TEST_CASE_METHOD(Strict,
                  "env names and serviceAccountName are validated with the real field paths") {
-  auto r = run({"create", "-f", "-"},
-               job("        env:\n        - name: A=B\n          value: one\n        - value: two\n") +
-                   "      serviceAccountName: Bad_Name\n");
+  auto r =
+      run({"create", "-f", "-"},
+          job("        env:\n        - name: A=B\n          value: one\n        - value: two\n") +
+              "      serviceAccountName: Bad_Name\n");
   CHECK(r.exitCode != 0);
   CHECK_THAT(r.err, Catch::Contains("The Job \"j\" is invalid: "));
   CHECK_THAT(r.err, Catch::Contains("spec.template.spec.containers[0].env[0].name: Invalid value: "
