@@ -38,6 +38,15 @@ bool isImagePullEvent(const json& e) {
   return r == "BackOff" && contains(m, "pulling image");
 }
 
+// A pull Event that carries the cause, not the kubelet's one-word summaries ("Error: ErrImagePull",
+// "Error: ImagePullBackOff") or its back-off notice ("Back-off pulling image ...").
+bool saysWhyPullFailed(const json& e) {
+  const std::string r = str(e, "reason");
+  const std::string m = str(e, "message");
+  if (r == "BackOff" || r == "ImagePullBackOff" || m.empty()) return false;
+  return m.rfind("Error: ", 0) != 0 || m.find(' ', 7) != std::string::npos;
+}
+
 // The latest time an Event was seen: series, lastTimestamp, eventTime, creation.
 std::string eventTime(const json& e) {
   for (const std::string& t :
@@ -170,15 +179,34 @@ Diagnosis diagnoseNotStarted(const json* pod, const json& job, const std::vector
       }
     }
   }
-  // 2. Image pull failures: Events first (they carry the registry's words), then the waiting
-  // state of the container.
+  // 2. Image pull failures: the Event that says why (the registry's words: "Failed to pull image
+  // ...: pull access denied"), not the newest ("Error: ImagePullBackOff" comes seconds later);
+  // then the container's waiting message; then any pull Event.
+  const json& cs = at(at(*pod, "status"), "containerStatuses");
+  for (const json* e : sorted) {
+    if (isImagePullEvent(*e) && saysWhyPullFailed(*e)) {
+      return Diagnosis{reason::kImagePullFailed,
+                       prefix + ": " + quote(*e) + " (check the image name, tag and pull secrets)"};
+    }
+  }
+  if (cs.is_array()) {
+    for (const json& c : cs) {
+      const json& waiting = at(at(c, "state"), "waiting");
+      const std::string r = str(waiting, "reason");
+      const std::string m = str(waiting, "message");
+      if (r != "ImagePullBackOff" && isImagePullReason(r) && !m.empty()) {
+        return Diagnosis{
+            reason::kImagePullFailed,
+            prefix + ": " + r + ": " + m + " (check the image name, tag and pull secrets)"};
+      }
+    }
+  }
   for (const json* e : sorted) {
     if (isImagePullEvent(*e)) {
       return Diagnosis{reason::kImagePullFailed,
                        prefix + ": " + quote(*e) + " (check the image name, tag and pull secrets)"};
     }
   }
-  const json& cs = at(at(*pod, "status"), "containerStatuses");
   std::string waitingReason, waitingMessage;
   if (cs.is_array()) {
     for (const json& c : cs) {

@@ -53,7 +53,8 @@ std::int64_t gracePeriodOf(const json& fr) {
 // Reasons that are a problem a person should look at get Warning Events.
 bool isWarning(Phase phase, const std::string& r) {
   return phase == Phase::Failed || phase == Phase::Crashed || r == reason::kTemplateNotFound ||
-         r == reason::kJobNameConflict || r == reason::kSecretNameConflict;
+         r == reason::kJobNameConflict || r == reason::kSecretNameConflict ||
+         r == reason::kCreateRetrying;
 }
 
 // Crashed diagnoses of a Job that would otherwise keep going: the controller stops it, so that a
@@ -413,6 +414,37 @@ ReconcileOutcome FlowRunReconciler::conflict(Run& run, const json& job) {
   return ReconcileOutcome::after(again);
 }
 
+ReconcileOutcome FlowRunReconciler::createFailed(Run& run, const std::string& what,
+                                                 const kube::ApiError& error,
+                                                 const std::string& templateOrigin) {
+  // Said on the FlowRun as the Job controller says FailedCreate on a Job, so that
+  // `kubectl describe flowrun` shows why no Job appears. Repeats are aggregated into one Event.
+  const std::string why = "creating " + what + ": " + error.describe();
+  events_.record(run.fr, "Warning", reason::kFailedCreate, "Error " + why);
+  if (error.isBadRequest() || error.isInvalid()) {
+    // The server cannot decode (400) or refuses (422) what the template produced: a spec
+    // problem that no retry fixes.
+    return invalidSpec(
+        run,
+        RenderError{"job", "the API server rejected the rendered " + what + ": " + error.describe(),
+                    templateOrigin});
+  }
+  if (error.isPermanentRefusal()) {
+    // 403 with the server's reason (RBAC, quota, admission): the same request is refused again.
+    setPhase(run.status, Phase::Failed, reason::kCreateForbidden,
+             "the API server forbids " + why +
+                 "; not retried: fix the permission, quota or policy and create the FlowRun again",
+             run.generation, run.now);
+    if (auto failed = commit(run)) return *failed;
+    return ReconcileOutcome::done();
+  }
+  // 429, 5xx, no connection: retried with back-off, and said in the status while it lasts.
+  setPhase(run.status, Phase::Pending, reason::kCreateRetrying, why + "; retrying with back-off",
+           run.generation, run.now);
+  if (auto failed = commit(run)) return *failed;
+  return ReconcileOutcome::retry("FlowRun " + run.key.str() + ": " + why);
+}
+
 ReconcileOutcome FlowRunReconciler::invalidSpec(Run& run, const RenderError& error) {
   // Terminal: retrying cannot fix the spec; a new FlowRun is needed.
   setPhase(run.status, Phase::Failed, reason::kInvalidSpec, error.describe(), run.generation,
@@ -430,9 +462,7 @@ std::optional<ReconcileOutcome> FlowRunReconciler::ensureApiKeySecret(Run& run,
   if (created.ok()) return std::nullopt;
   if (!created.error().isAlreadyExists()) {
     // As for the Job: said on the FlowRun (e.g. secrets forbidden without the API-key Component).
-    const std::string why = "creating Secret " + name + ": " + created.error().describe();
-    events_.record(run.fr, "Warning", reason::kFailedCreate, "Error " + why);
-    return ReconcileOutcome::retry("FlowRun " + run.key.str() + ": " + why);
+    return createFailed(run, "Secret " + name, created.error(), "");
   }
   auto existing = client_.get(kube::resources::Secrets, run.key.ns, name);
   if (!existing.ok()) {
@@ -586,19 +616,8 @@ ReconcileOutcome FlowRunReconciler::createJob(Run& run, const std::string& jobNa
     }
     current = jobTransform()(std::move(*live));
     if (!isControlledBy(current, str(meta(run.fr), "uid"))) return conflict(run, current);
-  } else if (created.error().isInvalid()) {
-    // The API server refused what the template produced: a spec problem, not a transient one.
-    return invalidSpec(
-        run, RenderError{"job",
-                         "the API server rejected the rendered Job: " + created.error().describe(),
-                         options.templateOrigin});
   } else {
-    // Retried with back-off; said on the FlowRun too, as the Job controller says FailedCreate on
-    // a Job, so that `kubectl describe flowrun` shows why no Job appears (a 403 from a missing
-    // permission, a quota, an admission webhook). Repeats are aggregated into one Event.
-    const std::string why = "creating Job " + renderedName + ": " + created.error().describe();
-    events_.record(run.fr, "Warning", reason::kFailedCreate, "Error " + why);
-    return ReconcileOutcome::retry("FlowRun " + run.key.str() + ": " + why);
+    return createFailed(run, "Job " + renderedName, created.error(), options.templateOrigin);
   }
   return observe(run, current);
 }

@@ -51,6 +51,11 @@ class FlowRunReconciler : public runtime::Reconciler {
   runtime::ReconcileOutcome observe(Run& run, const json& job);
   runtime::ReconcileOutcome conflict(Run& run, const json& job);
   runtime::ReconcileOutcome invalidSpec(Run& run, const RenderError& error);
+  // Creating the Job or its Secret failed: ends the run when retrying cannot help, else retries
+  // and says so in the status.
+  runtime::ReconcileOutcome createFailed(Run& run, const std::string& what,
+                                         const kube::ApiError& error,
+                                         const std::string& templateOrigin);
   // Ensures the --store-api-key-in-secret Secret; nullopt when it is in place.
   std::optional<runtime::ReconcileOutcome> ensureApiKeySecret(Run& run, const std::string& name,
                                                               const std::string& apiKey);

@@ -261,6 +261,9 @@ std::optional<int> firstContainerExitCode(const json& pod) {
   if (!c) return std::nullopt;
   for (const char* which : {"state", "lastState"}) {
     const json& term = at(at(*c, which), "terminated");
+    // 137 with ContainerStatusUnknown is the kubelet's stand-in for a container it could not
+    // find once the pod was killed (evictions): not an exit code the flow's process returned.
+    if (str(term, "reason") == "ContainerStatusUnknown") continue;
     if (const json& e = at(term, "exitCode"); e.is_number_integer()) return e.get<int>();
   }
   return std::nullopt;
@@ -397,6 +400,7 @@ Observation observeJob(const json& job, const std::vector<std::shared_ptr<const 
         o.phase = Phase::Crashed;
         o.reason = d->reason;
         o.message = d->message;
+        if (d->reason == reason::kEvicted) o.exitCode.reset();  // an evicted run has none
         return o;
       }
     }

@@ -37,8 +37,12 @@ inline constexpr const char* kTemplateNotFound = "TemplateNotFound";
 inline constexpr const char* kJobNameConflict = "JobNameConflict";
 inline constexpr const char* kSecretNameConflict = "SecretNameConflict";
 inline constexpr const char* kJobCreated = "JobCreated";
-// Event only: creating the Job failed with an error that is retried (403, 429, 5xx, quota).
+// Event: creating the Job (or its API-key Secret) failed; said at each attempt.
 inline constexpr const char* kFailedCreate = "FailedCreate";
+// Pending: creating the Job failed with an error that may pass (429, 5xx, no connection).
+inline constexpr const char* kCreateRetrying = "CreateRetrying";
+// Failed: the API server forbids creating the Job or its Secret (403 with a message).
+inline constexpr const char* kCreateForbidden = "CreateForbidden";
 inline constexpr const char* kPodPending = "PodPending";
 inline constexpr const char* kPodRunning = "PodRunning";
 inline constexpr const char* kRetrying = "Retrying";

@@ -155,10 +155,9 @@ int run(const Options& options) {
     informers.push_back(configMaps.get());
   }
 
+  // Events about cluster-scoped objects (the ClusterIdentity) go to "default", the only namespace
+  // the API server accepts them in; namespace-pool mode grants create/patch there for them.
   runtime::EventRecorderOptions recorderOptions;
-  // In a namespace pool the operator may write Events only in the pool and its own namespace.
-  if (!options.namespaces.empty())
-    recorderOptions.clusterScopedNamespace = options.operatorNamespace;
   runtime::ApiEventRecorder recorder(client, "flowrun-operator", std::move(recorderOptions));
 
   controllers::clusteridentity::ClusterIdentityOptions idOptions;

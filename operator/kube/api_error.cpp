@@ -73,7 +73,10 @@ ApiError ApiError::fromStatus(int httpCode, const json& status) {
     }
   }
   if (e.reason.empty()) e.reason = defaultReason(e.code);
-  if (e.message.empty()) e.message = "the server responded with HTTP " + std::to_string(httpCode);
+  if (e.message.empty()) {
+    e.message = "the server responded with HTTP " + std::to_string(httpCode);
+    e.genericMessage = true;
+  }
   return e;
 }
 

@@ -24,7 +24,8 @@ struct ApiError {
                         // transport reason (ConnectionFailed, Timeout, TLSError, BadResponse)
   std::string message;  // for a person
   std::vector<StatusCause> causes;
-  int retryAfterSeconds = 0;  // from Retry-After or Status.details.retryAfterSeconds
+  int retryAfterSeconds = 0;    // from Retry-After or Status.details.retryAfterSeconds
+  bool genericMessage = false;  // the server gave no message: `message` is ours
 
   bool isNotFound() const { return code == 404; }
   bool isConflict() const { return code == 409 && reason != "AlreadyExists"; }
@@ -34,6 +35,14 @@ struct ApiError {
   bool isInvalid() const { return code == 422; }
   bool isTooManyRequests() const { return code == 429; }
   bool isTransport() const { return code == 0; }
+  bool isBadRequest() const { return code == 400; }
+  // A refusal the same request gets again however often it is retried: the object cannot be
+  // decoded (400) or is invalid (422), or the server said why it forbids it (403 with a message:
+  // RBAC, a ResourceQuota, an admission plugin or webhook, a namespace being terminated).
+  // 401, 404, 409, 429, 5xx and transport failures are not: they may pass on retry.
+  bool isPermanentRefusal() const {
+    return code == 400 || code == 422 || (code == 403 && !genericMessage);
+  }
 
   // Builds an error from a metav1.Status body (or any body) and the HTTP code.
   static ApiError fromStatus(int httpCode, const json& status);

@@ -1,5 +1,6 @@
 #include "operator/kube/informer.h"
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -86,6 +87,7 @@ class Informer : public SharedInformer {
       if (!events) {
         const ApiError& e = events.error();
         auto delay = backoff.next();
+        if (e.isNotFound()) delay = std::min(delay, options_.missingResourceMaxDelay);
         LogLevel level = e.reason == "WatchEnded" ? LogLevel::Debug : LogLevel::Warn;
         log(level, "watch of " + type_.qualifiedName() + " failed; retrying",
             {{"resource", type_.qualifiedName()},

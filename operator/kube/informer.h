@@ -39,6 +39,10 @@ struct InformerOptions {
   std::vector<std::string> labelIndexes;
   // Reconnect/retry delay after a failure (reset after progress). Capped and jittered.
   BackoffPolicy backoff{std::chrono::milliseconds(800), std::chrono::milliseconds(30000), 2.0, 0.2};
+  // The cap while the resource itself is not served (404: its CRD is not installed yet, or was
+  // deleted): such requests are cheap, and the CRD coming back must be noticed within seconds,
+  // not after a back-off that grew to 30 s while it was gone.
+  std::chrono::milliseconds missingResourceMaxDelay{std::chrono::seconds(4)};
   std::int64_t pageSize = 500;  // list page size (limit/continue)
   int watchTimeoutSeconds = 0;  // 0: a random 5-10 minutes per watch
 };

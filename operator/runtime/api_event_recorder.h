@@ -36,8 +36,8 @@ struct EventRecorderOptions {
   int spamBurst = 25;                    // events per object before the filter kicks in
   std::chrono::seconds spamRefill{300};  // one more event per object every this long
   std::optional<Logger> logger;          // null: runtime::logger()
-  // Where Events about cluster-scoped objects go. client-go uses "default"; an operator limited
-  // to a namespace pool cannot write there and uses its own namespace.
+  // Where Events about cluster-scoped objects go: "default" (client-go), the only namespace the
+  // API server accepts them in besides "kube-system" for events.k8s.io Events.
   std::string clusterScopedNamespace = "default";
 };
 

@@ -23,7 +23,6 @@ std::string alreadyPresentMessage(const json& pod, const EventSpec& pulled) {
 }
 
 constexpr double kPullStart = 0.05;        // Pulling, right after scheduling
-constexpr double kBackoffVisible = 0.5;    // ErrImagePull -> ImagePullBackOff
 constexpr double kPlanHorizon = 4 * 3600;  // endless loops are planned this far
 constexpr double kMaxBackoff = 300;        // kubelet's maximum container/image back-off
 constexpr const char* kEvictionMessage =
@@ -246,11 +245,18 @@ std::vector<PodStep> planPodLife(const json& pod, const ScenarioParse& parsed) {
                          "\": pull access denied, repository does not exist or may require "
                          "authorization: server message: insufficient_scope: authorization failed",
                      fieldPath(name)}));
-        err.events.push_back(
-            kubelet({"Warning", "Failed", "Error: ErrImagePull", fieldPath(name)}));
       }
       steps.push_back(std::move(err));
-      t += kBackoffVisible;
+      // A real kubelet says "Error: ErrImagePull" and then ImagePullBackOff seconds later.
+      PodStep errSaid;
+      errSaid.at = t + sc.pullEventsSpread / 2;
+      errSaid.apply = [](json&, const std::string&) {};
+      for (const auto& [name, image] : f.containers) {
+        errSaid.events.push_back(
+            kubelet({"Warning", "Failed", "Error: ErrImagePull", fieldPath(name)}));
+      }
+      steps.push_back(std::move(errSaid));
+      t += sc.pullEventsSpread;
       PodStep back;
       back.at = t;
       back.apply = [f](json& p, const std::string&) {
@@ -426,11 +432,22 @@ std::vector<PodStep> planPodLife(const json& pod, const ScenarioParse& parsed) {
       PodStep ev;
       ev.at = evictAt;
       ev.terminal = true;
-      ev.apply = [f](json& p, const std::string& now) {
+      ev.apply = [f, unknownStatus = sc.evictUnknownStatus](json& p, const std::string& now) {
         auto& cs = containerStatuses(p, f);
-        // Evicted pods carry no exit code: the container state is cleared.
         for (auto& c : cs) {
-          c["state"] = json::object();
+          if (unknownStatus) {
+            // Current kubelets: the container could not be found once the pod was killed.
+            c["state"] = {
+                {"terminated",
+                 {{"exitCode", 137},
+                  {"reason", "ContainerStatusUnknown"},
+                  {"message", "The container could not be located when the pod was terminated"},
+                  {"startedAt", nullptr},
+                  {"finishedAt", nullptr}}}};
+          } else {
+            // Older kubelets clear the container state: no exit code.
+            c["state"] = json::object();
+          }
           c["ready"] = false;
           c["started"] = false;
         }

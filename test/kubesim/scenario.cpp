@@ -55,8 +55,8 @@ std::optional<std::string> unquote(const std::string& s) {
 }
 
 const char* kStatements =
-    "run DURATION, exit CODE, unschedulable, image-pull-fail, crash-loop, oom, evict after "
-    "DURATION, ignore-sigterm DURATION, pull DURATION, log \"TEXT\"";
+    "run DURATION, exit CODE, unschedulable, image-pull-fail [over DURATION], crash-loop, oom, "
+    "evict after DURATION, unknown-status, ignore-sigterm DURATION, pull DURATION, log \"TEXT\"";
 
 }  // namespace
 
@@ -112,8 +112,17 @@ ScenarioParse parseScenario(const std::string& text) {
       exitGiven = true;
     } else if (word == "unschedulable" && arg.empty()) {
       sc.unschedulable = true;
-    } else if (word == "image-pull-fail" && arg.empty()) {
+    } else if (word == "image-pull-fail") {
       sc.imagePullFail = true;
+      if (!arg.empty()) {
+        std::string a = arg;
+        if (a.rfind("over", 0) == 0) a = trim(a.substr(4));
+        auto d = duration(a);
+        if (!d) return bad("expected: image-pull-fail [over DURATION]");
+        sc.pullEventsSpread = *d;
+      }
+    } else if (word == "unknown-status" && arg.empty()) {
+      sc.evictUnknownStatus = true;
     } else if (word == "crash-loop" && arg.empty()) {
       crashLoop = true;
     } else if (word == "oom" && arg.empty()) {
@@ -171,9 +180,12 @@ std::optional<Scenario> scenarioFromImage(const std::string& image) {
     text = "exit " + (tag.empty() ? std::string("1") : tag);
   } else if (what == "run" || what == "sleep") {
     text = "run " + (tag.empty() ? std::string("1s") : tag);
-  } else if (what == "unschedulable" || what == "image-pull-fail" || what == "crash-loop" ||
-             what == "oom") {
+  } else if (what == "unschedulable" || what == "crash-loop" || what == "oom") {
     text = what;
+  } else if (what == "image-pull-fail") {
+    text = what + (tag.empty() ? std::string() : " over " + tag);
+  } else if (what == "evict-unknown") {
+    text = "run 1h; unknown-status; evict after " + (tag.empty() ? std::string("1s") : tag);
   } else if (what == "evict") {
     text = "run 1h; evict after " + (tag.empty() ? std::string("1s") : tag);
   } else if (what == "ignore-sigterm") {

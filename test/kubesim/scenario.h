@@ -18,14 +18,20 @@ inline constexpr const char* kLogAnnotation = "kubesim.io/log";
 struct Scenario {
   double runSeconds = 1.0;  // how long the container runs before it exits
   int exitCode = 0;
-  bool unschedulable = false;        // the scheduler never finds a node
-  bool imagePullFail = false;        // ErrImagePull, then ImagePullBackOff, forever
+  bool unschedulable = false;  // the scheduler never finds a node
+  bool imagePullFail = false;  // ErrImagePull, then ImagePullBackOff, forever
+  // How long after "Failed to pull image" the ImagePullBackOff Events come ("Error: ErrImagePull"
+  // halfway): a real kubelet spreads them over seconds. `image-pull-fail over 3s`.
+  double pullEventsSpread = 0.5;
   bool oomKilled = false;            // exits 137 with reason OOMKilled after runSeconds
   std::optional<double> evictAfter;  // evicted this long after the container started
-  double ignoreSigtermSeconds = 0;   // keeps running this long after SIGTERM
-  double pullSeconds = 0.2;          // how long pulling the image takes
-  std::vector<std::string> logs;     // what the container prints (pods/log)
-  std::string source;                // "annotation", "image" or "default", for messages
+  // Evicted as current kubelets leave it: the container terminated with reason
+  // ContainerStatusUnknown and exit code 137 (`evict after 2s; unknown-status`).
+  bool evictUnknownStatus = false;
+  double ignoreSigtermSeconds = 0;  // keeps running this long after SIGTERM
+  double pullSeconds = 0.2;         // how long pulling the image takes
+  std::vector<std::string> logs;    // what the container prints (pods/log)
+  std::string source;               // "annotation", "image" or "default", for messages
 };
 
 struct ScenarioParse {

@@ -805,6 +805,9 @@ void ApiServer::handle(const httplib::Request& req, httplib::Response& res) {
               st->lastBookmark = std::chrono::steady_clock::now();
             }
             if (!buf.empty() && !sink.write(buf.data(), buf.size())) return false;
+            // The CRD was deleted: its resource's storage goes, and with it every watch on it
+            // (after the DELETED events of its objects), as kube-apiserver ends them.
+            if (infoCopy.crd && !store_.info(storageRes)) return end();
             if (buf.empty() && sink.is_writable && !sink.is_writable()) return false;
             return true;
           });

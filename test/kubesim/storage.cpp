@@ -6,6 +6,7 @@
 #include <fstream>
 #include <set>
 
+#include "test/kubesim/decode.h"
 #include "test/kubesim/schema.h"
 #include "test/kubesim/selectors.h"
 #include "test/kubesim/util.h"
@@ -99,8 +100,31 @@ void defaultContainers(json& podSpec, const char* field) {
   }
 }
 
+// Quantities are stored canonical, as strings: "1024Mi" reads back "1Gi", 1 reads back "1".
+void canonicalResources(json& spec) {
+  for (const char* list : {"containers", "initContainers"}) {
+    if (!spec.contains(list) || !spec[list].is_array()) continue;
+    for (auto& c : spec[list]) {
+      if (!c.is_object() || !c.contains("resources") || !c["resources"].is_object()) continue;
+      for (const char* f : {"limits", "requests"}) {
+        auto& m = c["resources"][f];
+        if (m.is_null()) {
+          c["resources"].erase(f);
+          continue;
+        }
+        if (!m.is_object()) continue;
+        for (auto& q : m) {
+          if (q.is_number()) q = q.dump();
+          if (q.is_string()) q = canonicalQuantity(q.get<std::string>());
+        }
+      }
+    }
+  }
+}
+
 void defaultPodSpec(json& spec) {
   if (!spec.is_object()) return;
+  canonicalResources(spec);
   if (!spec.contains("restartPolicy")) spec["restartPolicy"] = "Always";
   if (!spec.contains("dnsPolicy")) spec["dnsPolicy"] = "ClusterFirst";
   if (!spec.contains("schedulerName")) spec["schedulerName"] = "default-scheduler";
@@ -136,6 +160,27 @@ void validatePodSpec(const json& spec, const std::string& path, std::vector<Fiel
       if (!c.is_object() || !c.contains("image") || !c["image"].is_string() ||
           c["image"].get<std::string>().empty()) {
         causes.push_back({"FieldValueRequired", p + ".image", "Required value"});
+      }
+      if (c.is_object() && c.contains("env") && c["env"].is_array()) {
+        for (std::size_t j = 0; j < c["env"].size(); ++j) {
+          const auto& e = c["env"][j];
+          const std::string ep = p + ".env[" + std::to_string(j) + "].name";
+          const std::string en = e.is_object() ? e.value("name", std::string()) : "";
+          if (en.empty()) {
+            causes.push_back({"FieldValueRequired", ep, "Required value"});
+          } else if (auto err = validateEnvVarName(en); !err.empty()) {
+            causes.push_back({"FieldValueInvalid", ep, "Invalid value: " + quote(en) + ": " + err});
+          }
+        }
+      }
+    }
+  }
+  if (spec.contains("serviceAccountName") && spec["serviceAccountName"].is_string()) {
+    const std::string sa = spec["serviceAccountName"].get<std::string>();
+    if (!sa.empty()) {
+      if (auto e = validateDns1123Subdomain(sa); !e.empty()) {
+        causes.push_back({"FieldValueInvalid", path + ".serviceAccountName",
+                          "Invalid value: " + quote(sa) + ": " + e});
       }
     }
   }
@@ -531,6 +576,19 @@ void Storage::prepareObject(const ResourceInfo& info, json& obj, const json* old
       }
     }
   }
+  // ValidateAnnotations: keys and values together at most 256 KiB (kubectl apply's
+  // last-applied-configuration of a big object hits this first).
+  if (obj["metadata"].contains("annotations") && obj["metadata"]["annotations"].is_object()) {
+    std::size_t total = 0;
+    for (auto it = obj["metadata"]["annotations"].begin();
+         it != obj["metadata"]["annotations"].end(); ++it) {
+      total += it.key().size() + (it->is_string() ? it->get<std::string>().size() : 0);
+    }
+    if (total > 262144) {
+      causes.push_back({"FieldValueTooLong", "metadata.annotations",
+                        "Too long: may not be more than 262144 bytes"});
+    }
+  }
   if (info.crd) {
     std::string av = obj.value("apiVersion", std::string());
     std::string version = av.substr(av.find('/') + 1);
@@ -563,6 +621,10 @@ void Storage::prepareObject(const ResourceInfo& info, json& obj, const json* old
     return;
   }
   const std::string q = info.qualified();
+  {
+    const std::string av = obj.value("apiVersion", std::string());
+    decodeBuiltin(q, info.kind, av.substr(av.find('/') + 1), obj);
+  }
   if (q == "pods") {
     if (!old) {
       defaultPodSpec(obj["spec"]);
@@ -644,6 +706,40 @@ void Storage::prepareObject(const ResourceInfo& info, json& obj, const json* old
       causes.push_back({"FieldValueRequired", "spec.selector", "Required value"});
     validatePodSpec(spec.contains("template") ? spec["template"].value("spec", json()) : json(),
                     "spec.template.spec", causes, false);
+  } else if (q == "events") {
+    // legacyValidateEvent: an Event lives in its object's namespace; one about a cluster-scoped
+    // object (no involvedObject.namespace) only in "default" (or "kube-system" for Events with
+    // an eventTime, as events.k8s.io/v1 writes them).
+    const std::string ns = metaString(obj, "namespace");
+    const json io = obj.value("involvedObject", json::object());
+    const std::string ions = io.is_object() ? io.value("namespace", std::string()) : "";
+    const bool hasEventTime =
+        obj.contains("eventTime") && !obj["eventTime"].is_null() &&
+        !(obj["eventTime"].is_string() && obj["eventTime"].get<std::string>().empty());
+    bool ok = true;
+    if (ions.empty()) {
+      ok = ns.empty() || ns == "default" || (hasEventTime && ns == "kube-system");
+    } else {
+      ok = ns == ions;
+    }
+    if (!ok) {
+      causes.push_back({"FieldValueInvalid", "involvedObject.namespace",
+                        "Invalid value: " + quote(ions) + ": does not match event.namespace"});
+    }
+  } else if (q == "configmaps") {
+    // ValidateConfigMap: the values of data and binaryData together at most 1 MiB.
+    std::size_t total = 0;
+    for (const char* bag : {"data", "binaryData"}) {
+      if (!obj.contains(bag) || !obj[bag].is_object()) continue;
+      for (const auto& v : obj[bag]) {
+        if (!v.is_string()) continue;
+        const std::size_t n = v.get<std::string>().size();
+        total += std::string_view(bag) == "data" ? n : n / 4 * 3;  // binaryData: decoded bytes
+      }
+    }
+    if (total > 1048576) {
+      causes.push_back({"FieldValueTooLong", "[]", "Too long: may not be more than 1048576 bytes"});
+    }
   } else if (q == "namespaces") {
     if (!old) {
       obj["spec"] = {{"finalizers", json::array({"kubernetes"})}};

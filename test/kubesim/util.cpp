@@ -342,6 +342,30 @@ ApiException invalid(const std::string& kind, const std::string& group, const st
   return ApiException(422, "Invalid", msg, d);
 }
 
+std::string validateEnvVarName(const std::string& v) {
+  // IsRelaxedEnvVarName (RelaxedEnvironmentVariableValidation, on by default since 1.32).
+  std::string err;
+  for (char c : v) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u > 0x7e || c == '=') {
+      err =
+          "a valid environment variable name must consist only of printable ASCII characters "
+          "other than '='";
+      break;
+    }
+  }
+  std::string chdir;
+  if (v == ".") {
+    chdir = "must not be '.'";
+  } else if (v == "..") {
+    chdir = "must not be '..'";
+  } else if (v.rfind("..", 0) == 0) {
+    chdir = "must not start with '..'";
+  }
+  if (!chdir.empty()) err += (err.empty() ? "" : "; ") + chdir;
+  return err;
+}
+
 std::string validateDns1123Subdomain(const std::string& v) {
   static const std::regex re(R"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)");
   if (v.size() > 253) return "must be no more than 253 characters";

@@ -62,6 +62,8 @@ ApiException invalid(const std::string& kind, const std::string& group, const st
                      const std::vector<FieldCause>& causes);
 
 // DNS-1123 validation, returning kube-apiserver's message or "".
+// IsRelaxedEnvVarName (1.32 default): "" when valid, else the API server's message.
+std::string validateEnvVarName(const std::string& v);
 std::string validateDns1123Subdomain(const std::string& v);
 std::string validateDns1123Label(const std::string& v);
 // Label key/value syntax; "" when fine.

@@ -219,6 +219,33 @@ TEST_CASE("eviction -> Crashed/Evicted with no exit code") {
   CHECK_FALSE(s.contains("exitCode"));
 }
 
+TEST_CASE("image pull Events spread over seconds -> the one that says why is quoted") {
+  Env env;
+  // "Failed to pull image ... pull access denied" first, "Error: ImagePullBackOff" 3s later.
+  env.apply(flowRunYaml("slowpull", "kubesim/image-pull-fail:3s", "  podWatchTimeoutSeconds: 5\n"));
+  env.waitPhase("slowpull", "Crashed");
+  json s = env.status("slowpull");
+  CHECK(s["reason"] == "ImagePullFailed");
+  CHECK_THAT(s["message"].get<std::string>(),
+             Catch::Contains("Failed to pull image \"kubesim/image-pull-fail:3s\"") &&
+                 Catch::Contains("pull access denied"));
+  CHECK(s["message"].get<std::string>().find("Error: ImagePullBackOff") == std::string::npos);
+}
+
+TEST_CASE("eviction leaving ContainerStatusUnknown/137 -> Crashed/Evicted with no exit code") {
+  Env env;
+  env.apply(flowRunYaml("evicted2", "kubesim/evict-unknown:2s"));
+  env.waitPhase("evicted2", "Crashed");
+  json s = env.status("evicted2");
+  CHECK(s["reason"] == "Evicted");
+  CHECK_FALSE(s.contains("exitCode"));
+  // The pod carries what a current kubelet leaves.
+  json pod = env.get({"pods", "-l", "job-name=evicted2"})["items"][0];
+  json term = pod["status"]["containerStatuses"][0]["state"]["terminated"];
+  CHECK(term["reason"] == "ContainerStatusUnknown");
+  CHECK(term["exitCode"] == 137);
+}
+
 TEST_CASE("deadline -> Crashed/DeadlineExceeded") {
   Env env;
   env.apply(flowRunYaml("slow", "kubesim/run:1h", "  jobWatchTimeoutSeconds: 20\n"));
@@ -371,8 +398,36 @@ TEST_CASE("custom ConfigMap template with a memory variable") {
                         "    memory: 1024\n"));
   env.waitPhase("sized", "Succeeded");
   json job = env.get({"job", "sized"});
-  CHECK(job["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"] ==
-        "1024Mi");
+  // Stored canonical, as a real API server does.
+  CHECK(job["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"] == "1Gi");
+}
+
+TEST_CASE("a template the API server cannot decode -> Failed/InvalidSpec quoting it, no retries") {
+  Env env;
+  std::ifstream in(testsupport::sourceDir() +
+                   "/controllers/flowrun/default-base-job-template.json");
+  REQUIRE(in);
+  json tmpl = json::parse(in);
+  tmpl["variables"]["properties"]["memory"] = {{"type", "integer"}, {"default", 256}};
+  tmpl["job_configuration"]["job_manifest"]["spec"]["template"]["spec"]["containers"][0]
+      ["resources"] = {{"limits", {{"memory", "{{ memory }}MB"}}}};
+  json cm = {{"apiVersion", "v1"},
+             {"kind", "ConfigMap"},
+             {"metadata", {{"name", "pool"}, {"namespace", "data"}}},
+             {"data", {{"baseJobTemplate.json", tmpl.dump()}}}};
+  env.apply(cm.dump());
+  env.apply(flowRunYaml("undecodable", "kubesim/exit:0",
+                        "  template:\n    configMapRef:\n      name: pool\n  variables:\n"
+                        "    memory: 512\n"));
+  env.waitPhase("undecodable", "Failed");
+  json s = env.status("undecodable");
+  CHECK(s["reason"] == "InvalidSpec");
+  CHECK_THAT(s["message"].get<std::string>(),
+             Catch::Contains("400 BadRequest: Job in version \"v1\" cannot be handled as a Job: "
+                             "quantities must match the regular expression"));
+  CHECK_FALSE(env.exists("job", "undecodable"));
+  CHECK(env.jobCreates() == 0);
+  CHECK(env.sim.requestLog().count("create", "jobs", 400, "data") == 1);  // not retried
 }
 
 TEST_CASE("invalid template -> Failed/InvalidSpec naming the path, nothing created") {

@@ -239,7 +239,12 @@ TEST_CASE("a watch resumed across dropped connections misses no change") {
   CHECK(std::count(events.begin(), events.end(), "delete cm0") == 1);
   // One list at start; every reconnect was a watch from the last resourceVersion.
   CHECK(informerLists(env) == 1);
-  CHECK(env.sim.requestLog().count("watch", "configmaps", 200, "w") >= 2);
+  // A watch is logged when it ends, and on a loaded machine every close above may have come
+  // before the informer reconnected once: end the current watch too, then count.
+  env.admin("/kubesim/watches/close");
+  CHECK(testsupport::waitFor(
+      [&] { return env.sim.requestLog().count("watch", "configmaps", 200, "w") >= 2; }));
+  CHECK(informerLists(env) == 1);
   inf->stop();
 }
 
@@ -307,5 +312,62 @@ TEST_CASE("informer indexes and hasSynced over kubesim") {
   CHECK_FALSE((*s.get("w", "a"))["metadata"].contains("managedFields"));
   REQUIRE(env.client->patch(cms, "w", "c", {{"metadata", {{"labels", {{"team", "data"}}}}}}).ok());
   REQUIRE(testsupport::waitFor([&] { return s.byIndex("label:team", "data").size() == 3; }));
+  inf->stop();
+}
+
+TEST_CASE("a CRD deleted and re-created is noticed within seconds, not after a 30 s back-off") {
+  Env env;
+  const kube::ResourceType widgets{"example.com", "v1", "widgets", "Widget", true};
+  const json crd = {
+      {"apiVersion", "apiextensions.k8s.io/v1"},
+      {"kind", "CustomResourceDefinition"},
+      {"metadata", {{"name", "widgets.example.com"}}},
+      {"spec",
+       {{"group", "example.com"},
+        {"scope", "Namespaced"},
+        {"names", {{"plural", "widgets"}, {"singular", "widget"}, {"kind", "Widget"}}},
+        {"versions",
+         {{{"name", "v1"},
+           {"served", true},
+           {"storage", true},
+           {"schema",
+            {{"openAPIV3Schema",
+              {{"type", "object"}, {"x-kubernetes-preserve-unknown-fields", true}}}}}}}}}}};
+  auto widget = [](const std::string& name) {
+    return json{{"apiVersion", "example.com/v1"},
+                {"kind", "Widget"},
+                {"metadata", {{"name", name}, {"namespace", "w"}}}};
+  };
+  REQUIRE(env.client->create(kube::resources::CustomResourceDefinitions, "", crd).ok());
+  REQUIRE(env.client->create(widgets, "w", widget("a")).ok());
+  auto opts = fastInformer();
+  // A back-off that grows fast, without jitter: 10 ms, 40 ms, ... 10 s, 30 s.
+  opts.backoff = {10ms, 30000ms, 4.0, 0.0};
+  auto inf = kube::makeInformer(*env.client, widgets, opts);
+  inf->start();
+  REQUIRE(testsupport::waitFor([&] { return inf->hasSynced() && inf->store().size() == 1; }));
+
+  REQUIRE(env.client->remove(kube::resources::CustomResourceDefinitions, "", "widgets.example.com")
+              .ok());
+  auto notFound = [&] {
+    std::size_t n = 0;
+    for (const auto& r : env.sim.requestLog().snapshot())
+      n += r.resource == "widgets" && r.code == 404;
+    return n;
+  };
+  // Six refused attempts: the uncapped back-off would now wait 10 s, then 30 s.
+  bool refused = testsupport::waitFor([&] { return notFound() >= 6; }, 20s);
+  for (const auto& r : env.sim.requestLog().snapshot())
+    if (r.resource == "widgets") UNSCOPED_INFO(r.verb << " " << r.query << " " << r.code);
+  REQUIRE(refused);
+  REQUIRE(env.client->create(kube::resources::CustomResourceDefinitions, "", crd).ok());
+  REQUIRE(env.client->create(widgets, "w", widget("b")).ok());
+  auto start = std::chrono::steady_clock::now();
+  CHECK(testsupport::waitFor([&] { return inf->store().get("w", "b") != nullptr; }, 7s));
+  INFO("noticed after " << std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::steady_clock::now() - start)
+                               .count()
+                        << " ms");
+  CHECK(inf->store().get("w", "a") == nullptr);  // gone with the first CRD
   inf->stop();
 }

@@ -567,7 +567,7 @@ class ManifestRun {
     }
     auto templated = sim_->store().get("jobs.batch", ns0, "flowrun-templated");
     CHECK(templated["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"] ==
-          "1024Mi");
+          "1Gi");  // stored canonical, as a real API server does
     CHECK(sim_->store().get("flowruns.prefect.io", ns1, "flowrun-failed")["status"].value(
               "exitCode", -1) == 3);
 

@@ -54,19 +54,43 @@ TEST_CASE("without Events, the PodScheduled condition still says Unschedulable")
   CHECK_THAT(d.message, Catch::Contains("untolerated taint") && Catch::Contains("30s"));
 }
 
-TEST_CASE("image pull failures give ImagePullFailed quoting the newest pull Event") {
+TEST_CASE("image pull failures quote the Event that says why, not the newest") {
   json p = pendingPod({{{"type", "PodScheduled"}, {"status", "True"}}});
+  const std::string why =
+      "Failed to pull image \"prefecthq/prefect:nope\": failed to resolve reference: pull access "
+      "denied, repository does not exist or may require authorization";
+  // As a kubelet spreads them over seconds: the cause first, its summaries after.
   std::vector<json> events = {
       event("Normal", "Scheduled", "Successfully assigned data/etl-x7k2p to node-1",
             "2026-01-01T00:00:01Z"),
-      event("Warning", "Failed", "Failed to pull image \"prefecthq/prefect:nope\": not found",
-            "2026-01-01T00:00:05Z"),
+      event("Normal", "Pulling", "Pulling image \"prefecthq/prefect:nope\"",
+            "2026-01-01T00:00:02Z"),
+      event("Warning", "Failed", why, "2026-01-01T00:00:05Z"),
+      event("Warning", "Failed", "Error: ErrImagePull", "2026-01-01T00:00:06Z"),
       event("Normal", "BackOff", "Back-off pulling image \"prefecthq/prefect:nope\"",
-            "2026-01-01T00:00:20Z")};
+            "2026-01-01T00:00:20Z"),
+      event("Warning", "Failed", "Error: ImagePullBackOff", "2026-01-01T00:00:20Z")};
   Diagnosis d = diagnoseNotStarted(&p, job(), events, 60s);
   CHECK(d.reason == "ImagePullFailed");
-  CHECK_THAT(d.message,
-             Catch::Contains("BackOff: Back-off pulling image \"prefecthq/prefect:nope\""));
+  CHECK_THAT(d.message, Catch::Contains("Failed: " + why));
+  CHECK(d.message.find("Error: ImagePullBackOff") == std::string::npos);
+
+  SECTION("only the summaries: the newest is quoted") {
+    std::vector<json> summaries = {events[3], events[5]};
+    Diagnosis s = diagnoseNotStarted(&p, job(), summaries, 60s);
+    CHECK(s.reason == "ImagePullFailed");
+    CHECK_THAT(s.message, Catch::Contains("Error: ImagePullBackOff"));
+  }
+  SECTION("the container's ErrImagePull message beats a summary Event") {
+    json q = pendingPod(
+        {{{"type", "PodScheduled"}, {"status", "True"}}},
+        {{{"name", "prefect-job"},
+          {"state",
+           {{"waiting", {{"reason", "ErrImagePull"}, {"message", "pull access denied"}}}}}}});
+    std::vector<json> summaries = {events[5]};
+    Diagnosis s = diagnoseNotStarted(&q, job(), summaries, 60s);
+    CHECK_THAT(s.message, Catch::Contains("ErrImagePull: pull access denied"));
+  }
 }
 
 TEST_CASE("the container's waiting state identifies an image pull failure without Events") {

@@ -593,28 +593,63 @@ TEST_CASE("a FlowRun that is gone leaves the phase gauge") {
   CHECK(h.metrics.render().find("flowrun_phase{phase=\"Pending\"} 0") != std::string::npos);
 }
 
-TEST_CASE("a refused Job or Secret creation is retried and said on the FlowRun as FailedCreate") {
-  SECTION("Job") {
+TEST_CASE("a Job creation that may pass is retried, said in the status and as FailedCreate") {
+  Harness h;
+  h.add(flowRun());
+  h.client.failures["create jobs"].push_back(
+      {503, "ServiceUnavailable", "the server is currently unable to handle the request", {}, 0});
+  auto out = h.reconcile();
+  CHECK(out.kind == ReconcileOutcome::Kind::Error);
+  CHECK_THAT(out.error, Catch::Contains("creating Job etl"));
+  REQUIRE_FALSE(h.events.events.empty());
+  CHECK(h.events.events[0].type == "Warning");
+  CHECK(h.events.events[0].reason == "FailedCreate");
+  CHECK_THAT(h.events.events[0].message,
+             Catch::StartsWith("Error creating Job etl: 503 ServiceUnavailable: "));
+  CHECK(h.status()["phase"] == "Pending");
+  CHECK(h.status()["reason"] == "CreateRetrying");
+  CHECK_THAT(h.status()["message"].get<std::string>(),
+             Catch::Contains("the server is currently unable to handle the request") &&
+                 Catch::Contains("retrying"));
+  CHECK_FALSE(h.job());
+  // The next try succeeds: the Job is created once and said so.
+  h.reconcile();
+  REQUIRE(h.job());
+  CHECK(h.events.events.back().reason == "JobCreated");
+}
+
+TEST_CASE("a refusal that will not change on retry ends the FlowRun with the server's words") {
+  SECTION("400: the Job cannot be decoded") {
+    Harness h;
+    h.add(flowRun());
+    const std::string why =
+        "Job in version \"v1\" cannot be handled as a Job: quantities must match the regular "
+        "expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
+    h.client.failures["create jobs"].push_back({400, "BadRequest", why, {}, 0});
+    CHECK(h.reconcile().kind == ReconcileOutcome::Kind::Done);
+    CHECK(h.status()["phase"] == "Failed");
+    CHECK(h.status()["reason"] == "InvalidSpec");
+    CHECK_THAT(h.status()["message"].get<std::string>(), Catch::Contains(why));
+    CHECK_FALSE(h.job());
+    h.sync();
+    CHECK(h.reconcile().kind == ReconcileOutcome::Kind::Done);
+    CHECK(h.client.count("create", "jobs") == 1);
+  }
+  SECTION("403 with a message: a quota") {
     Harness h;
     h.add(flowRun());
     h.client.failures["create jobs"].push_back(
-        {403, "Forbidden", "jobs.batch \"etl\" is forbidden: quota exceeded", {}, 0});
-    auto out = h.reconcile();
-    CHECK(out.kind == ReconcileOutcome::Kind::Error);
-    CHECK_THAT(out.error, Catch::Contains("creating Job etl"));
-    REQUIRE(h.events.events.size() == 1);
-    CHECK(h.events.events[0].type == "Warning");
+        {403, "Forbidden", "jobs.batch \"etl\" is forbidden: exceeded quota: jobs", {}, 0});
+    CHECK(h.reconcile().kind == ReconcileOutcome::Kind::Done);
+    CHECK(h.status()["phase"] == "Failed");
+    CHECK(h.status()["reason"] == "CreateForbidden");
+    CHECK_THAT(h.status()["message"].get<std::string>(),
+               Catch::Contains("jobs.batch \"etl\" is forbidden: exceeded quota: jobs"));
+    REQUIRE_FALSE(h.events.events.empty());
     CHECK(h.events.events[0].reason == "FailedCreate");
-    CHECK_THAT(h.events.events[0].message,
-               Catch::StartsWith("Error creating Job etl: ") &&
-                   Catch::Contains("jobs.batch \"etl\" is forbidden: quota exceeded"));
     CHECK_FALSE(h.job());
-    // The next try succeeds: the Job is created once and said so.
-    h.reconcile();
-    REQUIRE(h.job());
-    CHECK(h.events.events.back().reason == "JobCreated");
   }
-  SECTION("Secret") {
+  SECTION("403 on the API-key Secret") {
     FlowRunOptions opts;
     opts.storeApiKeyInSecret = true;
     Harness h(opts);
@@ -623,13 +658,14 @@ TEST_CASE("a refused Job or Secret creation is retried and said on the FlowRun a
     h.add(f);
     h.client.failures["create secrets"].push_back(
         {403, "Forbidden", "secrets is forbidden: User \"op\" cannot create resource", {}, 0});
-    auto out = h.reconcile();
-    CHECK(out.kind == ReconcileOutcome::Kind::Error);
-    REQUIRE(h.events.events.size() == 1);
+    CHECK(h.reconcile().kind == ReconcileOutcome::Kind::Done);
+    REQUIRE_FALSE(h.events.events.empty());
     CHECK(h.events.events[0].reason == "FailedCreate");
     CHECK_THAT(h.events.events[0].message,
                Catch::StartsWith("Error creating Secret etl-api-key: "));
     CHECK(h.events.events[0].message.find("pnu_s3cr3t") == std::string::npos);
+    CHECK(h.status()["reason"] == "CreateForbidden");
+    CHECK(h.status()["message"].get<std::string>().find("pnu_s3cr3t") == std::string::npos);
     CHECK_FALSE(h.job());  // no Job before its Secret
   }
 }

@@ -226,6 +226,18 @@ TEST_CASE("Job failures that are infrastructure problems are Crashed") {
     CHECK_FALSE(o.exitCode);
     CHECK_THAT(o.message, Catch::Contains("low on resource"));
   }
+  SECTION("evicted, as a current kubelet leaves it: ContainerStatusUnknown with 137") {
+    json p =
+        *pod("etl-a", "2026-01-01T00:00:01Z", "Failed", terminated(137, "ContainerStatusUnknown"));
+    p["status"]["reason"] = "Evicted";
+    p["status"]["message"] = "The node was low on resource: memory.";
+    json j = withCondition(job(), "Failed", "BackoffLimitExceeded");
+    Observation o = observeJob(j, {std::make_shared<const json>(p)}, kT0 + 60s, 60s);
+    CHECK(o.phase == Phase::Crashed);
+    CHECK(o.reason == "Evicted");
+    CHECK_FALSE(o.exitCode);
+    CHECK(o.message.find("137") == std::string::npos);
+  }
   SECTION("OOMKilled") {
     auto p = pod("etl-a", "2026-01-01T00:00:01Z", "Failed", terminated(137, "OOMKilled"));
     json j = withCondition(job(), "Failed", "BackoffLimitExceeded");
