@@ -633,3 +633,87 @@ TEST_CASE("a refused Job or Secret creation is retried and said on the FlowRun a
     CHECK_FALSE(h.job());  // no Job before its Secret
   }
 }
+
+TEST_CASE("a cancel seen only after the Job completed keeps the outcome and deletes nothing") {
+  // The operator was away while the run finished; the cancel patched meanwhile must not turn a
+  // Succeeded run into Cancelled nor delete its evidence.
+  Harness h;
+  h.add(flowRun());
+  h.reconcile();
+  h.addPod("etl-a", runningPodStatus());
+  h.sync();
+  h.reconcile();
+  REQUIRE(h.status()["phase"] == "Running");
+  h.client.objects[kube::resources::Pods.qualifiedName()].clear();
+  h.addPod("etl-a", terminatedPodStatus(0));
+  h.editJob([](json& j) { finishJob(j, "Complete", "CompletionsReached"); });
+  h.setCancel(true);
+  h.sync();
+  h.reconcile();
+  h.sync();
+  h.reconcile();
+  json s = h.status();
+  CHECK(s["phase"] == "Succeeded");
+  CHECK(s["exitCode"] == 0);
+  CHECK(h.client.count("delete", "jobs") == 0);
+  CHECK(h.client.count("delete", "pods") == 0);
+  CHECK(h.eventsWithReason("CancelIgnored") == 1);
+  CHECK(h.eventsWithReason("Cancelled") == 0);
+}
+
+TEST_CASE("a cancel between the Job create and its status write names the Job it deleted") {
+  Harness h;
+  h.add(flowRun());
+  h.reconcile();
+  REQUIRE(h.job());
+  // The status write after the create was lost (the operator stopped in between).
+  json f = h.fr();
+  f.erase("status");
+  h.client.objects[kube::resources::FlowRuns.qualifiedName()]["data/etl"] = f;
+  h.setCancel(true);
+  h.sync();
+  h.reconcile();
+  CHECK(h.status()["phase"] == "Cancelling");
+  CHECK(h.status()["jobName"] == "etl");
+  CHECK(h.client.count("delete", "jobs") == 1);
+  h.client.objects[kube::resources::Jobs.qualifiedName()].clear();
+  h.sync();
+  h.reconcile();
+  json s = h.status();
+  CHECK(s["phase"] == "Cancelled");
+  CHECK(s["message"] == "cancelled; Job etl and its pods were deleted");
+}
+
+TEST_CASE("a Job whose create lands after the run was Cancelled is deleted when it appears") {
+  Harness h;
+  h.add(flowRun());
+  h.reconcile();
+  json lateJob = *h.job();  // what a slow create will bring back
+  h.client.objects[kube::resources::Jobs.qualifiedName()].clear();
+  json f = h.fr();
+  f.erase("status");
+  h.client.objects[kube::resources::FlowRuns.qualifiedName()]["data/etl"] = f;
+  h.setCancel(true);
+  h.sync();
+  h.reconcile();
+  REQUIRE(h.status()["phase"] == "Cancelled");
+  REQUIRE(h.status()["message"] == "cancelled before a Job was created; no Job will be created");
+  // The create that outlived its request timeout lands now.
+  h.client.put(kube::resources::Jobs, lateJob);
+  h.sync();
+  h.reconcile();
+  CHECK(h.client.count("delete", "jobs") == 1);
+  bool foreground = false;
+  for (const Call& c : h.client.calls) {
+    if (c.verb == "delete" && c.resource == "jobs") {
+      foreground = c.deleteOptions.propagationPolicy == "Foreground";
+    }
+  }
+  CHECK(foreground);
+  CHECK(h.eventsWithReason("JobStopped") == 1);
+  CHECK(h.status()["phase"] == "Cancelled");  // terminal phases never change
+  // A Job that finished (or is going) is left alone.
+  h.sync();
+  h.reconcile();
+  CHECK(h.client.count("delete", "jobs") == 1);
+}
