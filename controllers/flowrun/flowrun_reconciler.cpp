@@ -58,6 +58,13 @@ bool isWarning(Phase phase, const std::string& r) {
 
 // Crashed diagnoses of a Job that would otherwise keep going: the controller stops it, so that a
 // run reported as Crashed never starts later.
+bool newestPodFinal(const std::vector<kube::ObjectPtr>& pods) {
+  auto newest = newestPod(pods);
+  if (!newest) return false;
+  std::string phase = str(at(*newest, "status"), "phase");
+  return phase == "Succeeded" || phase == "Failed";
+}
+
 bool jobFinished(const json& job) {
   return trueJobCondition(job, "Complete") || trueJobCondition(job, "Failed");
 }
@@ -284,6 +291,18 @@ std::vector<kube::ObjectPtr> FlowRunReconciler::podsOf(const json& job) const {
   std::string uid = str(meta(job), "uid");
   if (uid.empty()) return {};
   return pods_.byIndex(kube::kIndexControllerUid, uid);
+}
+
+kube::Result<std::vector<kube::ObjectPtr>> FlowRunReconciler::livePodsOf(const json& job) {
+  kube::ListOptions lo;
+  // Set by the Job controller on every pod of the Job, in every Kubernetes version.
+  lo.labelSelector = "controller-uid=" + str(meta(job), "uid");
+  auto list = client_.list(kube::resources::Pods, str(meta(job), "namespace"), lo);
+  if (!list.ok()) return list.error();
+  std::vector<kube::ObjectPtr> out;
+  auto trim = podTransform();
+  for (auto& p : list->items) out.push_back(std::make_shared<const json>(trim(std::move(p))));
+  return out;
 }
 
 std::vector<kube::ObjectPtr> FlowRunReconciler::podsOfFlowRun(const std::string& ns,
@@ -649,6 +668,18 @@ ReconcileOutcome FlowRunReconciler::observe(Run& run, const json& job) {
 
   auto pods = podsOf(job);
   Observation o = observeJob(job, pods, run.now, podTimeout);
+  if (o.jobFinished && !o.exitCode && !newestPodFinal(pods)) {
+    // The pod watch may lag the Job watch (by more than a moment, or with no pod cached at all):
+    // the terminal status is written once, so read the Job's pods from the API server rather
+    // than lose the exit code or an OOMKilled diagnosis. One list, only at the end of a run.
+    auto live = livePodsOf(job);
+    if (!live.ok()) {
+      return ReconcileOutcome::retry("FlowRun " + run.key.str() + ": reading the pods of Job " +
+                                     jobName + ": " + live.error().describe());
+    }
+    pods = std::move(*live);
+    o = observeJob(job, pods, run.now, podTimeout);
+  }
   if (o.waitForPodCache) return ReconcileOutcome::after(o.recheckAfter.value_or(500ms));
 
   if (deleting(job) && !o.jobFinished) {
