@@ -59,6 +59,28 @@ bool isWarning(Phase phase, const std::string& r) {
 
 // Crashed diagnoses of a Job that would otherwise keep going: the controller stops it, so that a
 // run reported as Crashed never starts later.
+bool newestPodFinal(const std::vector<kube::ObjectPtr>& pods) {
+  auto newest = newestPod(pods);
+  if (!newest) return false;
+  std::string phase = str(at(*newest, "status"), "phase");
+  return phase == "Succeeded" || phase == "Failed";
+}
+
+bool jobFinished(const json& job) {
+  return trueJobCondition(job, "Complete") || trueJobCondition(job, "Failed");
+}
+
+bool stopsTheJob(const std::string& r);
+
+// Terminal phases behind which no Job may run: Crashed for a reason that stops the Job,
+// Cancelled, and Failed because the spec is invalid (no Job was ever meant to exist).
+bool mustNotRun(const FlowRunStatus& st) {
+  if (!st.phase) return false;
+  if (*st.phase == Phase::Cancelled) return true;
+  if (*st.phase == Phase::Failed) return st.reason == reason::kInvalidSpec;
+  return *st.phase == Phase::Crashed && stopsTheJob(st.reason);
+}
+
 bool stopsTheJob(const std::string& r) {
   return r == reason::kUnschedulable || r == reason::kImagePullFailed ||
          r == reason::kPodNeverStarted || r == reason::kCrashLoopBackOff;
@@ -227,24 +249,31 @@ ReconcileOutcome FlowRunReconciler::reconcileTerminal(Run& run) {
   }
   if (auto failed = commit(run)) return *failed;
 
-  // A run diagnosed as Crashed while its Job was still active: make sure the Job is stopped (the
-  // delete may not have happened if the operator restarted right after the status write).
-  if (*run.status.phase == Phase::Crashed && stopsTheJob(run.status.reason) &&
-      !run.status.jobName.empty()) {
-    kube::ObjectPtr job = jobs_.get(run.key.ns, run.status.jobName);
-    std::string uid = str(meta(run.fr), "uid");
-    if (job && isControlledBy(*job, uid) && !deleting(*job) &&
-        !trueJobCondition(*job, "Complete") && !trueJobCondition(*job, "Failed")) {
-      kube::DeleteOptions opts;
-      opts.propagationPolicy = "Foreground";
-      opts.preconditionUid = str(meta(*job), "uid");
-      auto r = client_.remove(kube::resources::Jobs, run.key.ns, run.status.jobName, opts);
-      if (!r.ok() && !r.error().isNotFound() && !r.error().isConflict()) {
-        return ReconcileOutcome::retry("FlowRun " + run.key.str() + ": deleting crashed Job " +
-                                       run.status.jobName + ": " + r.error().describe());
-      }
-    }
+  // A Job that must not run behind a terminal FlowRun is stopped whenever it shows up: a run
+  // diagnosed as Crashed while its Job was active (the delete may not have happened before a
+  // restart), and a Job whose create landed after the run was Cancelled or found invalid (a
+  // slow API server, or a hung leader's request in flight).
+  if (!mustNotRun(run.status)) return ReconcileOutcome::done();
+  const std::string jobName =
+      run.status.jobName.empty() ? jobNameFor(run.key.name) : run.status.jobName;
+  kube::ObjectPtr job = jobs_.get(run.key.ns, jobName);
+  if (!job || !isControlledBy(*job, str(meta(run.fr), "uid")) || deleting(*job) ||
+      jobFinished(*job)) {
+    return ReconcileOutcome::done();
   }
+  kube::DeleteOptions opts;
+  opts.propagationPolicy = "Foreground";
+  if (*run.status.phase == Phase::Cancelled) opts.gracePeriodSeconds = gracePeriodOf(run.fr);
+  opts.preconditionUid = str(meta(*job), "uid");
+  auto r = client_.remove(kube::resources::Jobs, run.key.ns, jobName, opts);
+  if (!r.ok() && !r.error().isNotFound() && !r.error().isConflict()) {
+    return ReconcileOutcome::retry("FlowRun " + run.key.str() + ": deleting Job " + jobName +
+                                   " that must not run: " + r.error().describe());
+  }
+  events_.record(run.fr, "Warning", "JobStopped",
+                 "deleted Job " + jobName + ": it appeared after the run ended (" +
+                     phaseName(*run.status.phase) + ", " + run.status.reason +
+                     ") and must not run");
   return ReconcileOutcome::done();
 }
 
@@ -263,6 +292,18 @@ std::vector<kube::ObjectPtr> FlowRunReconciler::podsOf(const json& job) const {
   std::string uid = str(meta(job), "uid");
   if (uid.empty()) return {};
   return pods_.byIndex(kube::kIndexControllerUid, uid);
+}
+
+kube::Result<std::vector<kube::ObjectPtr>> FlowRunReconciler::livePodsOf(const json& job) {
+  kube::ListOptions lo;
+  // Set by the Job controller on every pod of the Job, in every Kubernetes version.
+  lo.labelSelector = "controller-uid=" + str(meta(job), "uid");
+  auto list = client_.list(kube::resources::Pods, str(meta(job), "namespace"), lo);
+  if (!list.ok()) return list.error();
+  std::vector<kube::ObjectPtr> out;
+  auto trim = podTransform();
+  for (auto& p : list->items) out.push_back(std::make_shared<const json>(trim(std::move(p))));
+  return out;
 }
 
 std::vector<kube::ObjectPtr> FlowRunReconciler::podsOfFlowRun(const std::string& ns,
@@ -300,7 +341,6 @@ void FlowRunReconciler::deletePods(const std::vector<kube::ObjectPtr>& pods,
 
 ReconcileOutcome FlowRunReconciler::reconcileCancel(Run& run) {
   const bool latched = !run.before.cancelRequestedAt.empty();
-  if (!latched) run.status.cancelRequestedAt = formatTime(run.now);
   const std::string& ns = run.key.ns;
   const std::string uid = str(meta(run.fr), "uid");
   const std::string jobName =
@@ -317,7 +357,15 @@ ReconcileOutcome FlowRunReconciler::reconcileCancel(Run& run) {
   std::optional<json> job = std::move(*found);
   if (job && !isControlledBy(*job, uid)) job.reset();  // never touch someone else's Job
 
+  // A run that finished before the cancel request was seen (the operator was away) keeps its
+  // outcome: record it from the Job, and the terminal path notes the ignored request.
+  if (!latched && job && jobFinished(*job)) return reconcileActive(run);
+  if (!latched) run.status.cancelRequestedAt = formatTime(run.now);
+
   if (job) {
+    // The create may have landed without its status write (the cancel came in between): the
+    // status names the Job it is deleting, and the final message says a Job was deleted.
+    run.status.jobName = jobName;
     const std::string message = "cancel requested; deleting Job " + jobName +
                                 " and its pods (grace period " + std::to_string(grace) + "s)";
     // Latch first, act second: if the operator stops after deleting, the status already says
@@ -639,6 +687,18 @@ ReconcileOutcome FlowRunReconciler::observe(Run& run, const json& job) {
 
   auto pods = podsOf(job);
   Observation o = observeJob(job, pods, run.now, podTimeout);
+  if (o.jobFinished && !o.exitCode && !newestPodFinal(pods)) {
+    // The pod watch may lag the Job watch (by more than a moment, or with no pod cached at all):
+    // the terminal status is written once, so read the Job's pods from the API server rather
+    // than lose the exit code or an OOMKilled diagnosis. One list, only at the end of a run.
+    auto live = livePodsOf(job);
+    if (!live.ok()) {
+      return ReconcileOutcome::retry("FlowRun " + run.key.str() + ": reading the pods of Job " +
+                                     jobName + ": " + live.error().describe());
+    }
+    pods = std::move(*live);
+    o = observeJob(job, pods, run.now, podTimeout);
+  }
   if (o.waitForPodCache) return ReconcileOutcome::after(o.recheckAfter.value_or(500ms));
 
   if (deleting(job) && !o.jobFinished) {

@@ -67,6 +67,8 @@ class FlowRunReconciler : public runtime::Reconciler {
   kube::Result<std::optional<json>> findJob(const std::string& ns, const std::string& name,
                                             bool confirmAbsence);
   std::vector<kube::ObjectPtr> podsOf(const json& job) const;
+  // The Job's pods as the API server has them now (for when the pod cache lags).
+  kube::Result<std::vector<kube::ObjectPtr>> livePodsOf(const nlohmann::json& job);
   std::vector<kube::ObjectPtr> podsOfFlowRun(const std::string& ns,
                                              const std::string& flowRunName) const;
   void deletePods(const std::vector<kube::ObjectPtr>& pods, std::int64_t gracePeriodSeconds);

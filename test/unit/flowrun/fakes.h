@@ -14,6 +14,7 @@
 
 #include "controllers/clusteridentity/identity_provider.h"
 #include "operator/kube/client.h"
+#include "operator/kube/selector.h"
 #include "operator/kube/store.h"
 #include "operator/runtime/event_recorder.h"
 
@@ -124,9 +125,13 @@ class FakeClient : public kube::Client {
     const std::string prefix = "involvedObject.uid=";
     if (options.fieldSelector.rfind(prefix, 0) == 0)
       uidFilter = options.fieldSelector.substr(prefix.size());
+    auto selector = kube::LabelSelector::parse(options.labelSelector);
+    if (!selector) return selector.error();
     for (const auto& [k, v] : objects[type.qualifiedName()]) {
       if (!ns.empty() && v["metadata"].value("namespace", "") != ns) continue;
       if (!uidFilter.empty() && v["involvedObject"].value("uid", "") != uidFilter) continue;
+      auto labels = v["metadata"].find("labels");
+      if (!selector->matches(labels != v["metadata"].end() ? *labels : json())) continue;
       out.items.push_back(v);
     }
     return out;

@@ -85,22 +85,23 @@ struct Harness {
               const std::string& created = "2026-01-01T00:00:02Z") {
     auto existing = job(jobName);
     json j = existing ? *existing : json{{"metadata", {{"uid", "gone"}}}};
-    json pod = {{"apiVersion", "v1"},
-                {"kind", "Pod"},
-                {"metadata",
-                 {{"name", name},
-                  {"namespace", "data"},
-                  {"uid", name + "-uid"},
-                  {"creationTimestamp", created},
-                  {"labels", {{"prefect.io/flowrun", "etl"}}},
-                  {"ownerReferences",
-                   {{{"apiVersion", "batch/v1"},
-                     {"kind", "Job"},
-                     {"name", jobName},
-                     {"uid", j["metadata"]["uid"]},
-                     {"controller", true}}}}}},
-                {"spec", {{"containers", {{{"name", "prefect-job"}}}}}},
-                {"status", status}};
+    json pod = {
+        {"apiVersion", "v1"},
+        {"kind", "Pod"},
+        {"metadata",
+         {{"name", name},
+          {"namespace", "data"},
+          {"uid", name + "-uid"},
+          {"creationTimestamp", created},
+          {"labels", {{"prefect.io/flowrun", "etl"}, {"controller-uid", j["metadata"]["uid"]}}},
+          {"ownerReferences",
+           {{{"apiVersion", "batch/v1"},
+             {"kind", "Job"},
+             {"name", jobName},
+             {"uid", j["metadata"]["uid"]},
+             {"controller", true}}}}}},
+        {"spec", {{"containers", {{{"name", "prefect-job"}}}}}},
+        {"status", status}};
     client.put(kube::resources::Pods, pod);
   }
   void setCancel(bool cancel, const std::string& name = "etl") {
@@ -668,4 +669,140 @@ TEST_CASE("a refusal that will not change on retry ends the FlowRun with the ser
     CHECK(h.status()["message"].get<std::string>().find("pnu_s3cr3t") == std::string::npos);
     CHECK_FALSE(h.job());  // no Job before its Secret
   }
+}
+
+TEST_CASE("a cancel seen only after the Job completed keeps the outcome and deletes nothing") {
+  // The operator was away while the run finished; the cancel patched meanwhile must not turn a
+  // Succeeded run into Cancelled nor delete its evidence.
+  Harness h;
+  h.add(flowRun());
+  h.reconcile();
+  h.addPod("etl-a", runningPodStatus());
+  h.sync();
+  h.reconcile();
+  REQUIRE(h.status()["phase"] == "Running");
+  h.client.objects[kube::resources::Pods.qualifiedName()].clear();
+  h.addPod("etl-a", terminatedPodStatus(0));
+  h.editJob([](json& j) { finishJob(j, "Complete", "CompletionsReached"); });
+  h.setCancel(true);
+  h.sync();
+  h.reconcile();
+  h.sync();
+  h.reconcile();
+  json s = h.status();
+  CHECK(s["phase"] == "Succeeded");
+  CHECK(s["exitCode"] == 0);
+  CHECK(h.client.count("delete", "jobs") == 0);
+  CHECK(h.client.count("delete", "pods") == 0);
+  CHECK(h.eventsWithReason("CancelIgnored") == 1);
+  CHECK(h.eventsWithReason("Cancelled") == 0);
+}
+
+TEST_CASE("a cancel between the Job create and its status write names the Job it deleted") {
+  Harness h;
+  h.add(flowRun());
+  h.reconcile();
+  REQUIRE(h.job());
+  // The status write after the create was lost (the operator stopped in between).
+  json f = h.fr();
+  f.erase("status");
+  h.client.objects[kube::resources::FlowRuns.qualifiedName()]["data/etl"] = f;
+  h.setCancel(true);
+  h.sync();
+  h.reconcile();
+  CHECK(h.status()["phase"] == "Cancelling");
+  CHECK(h.status()["jobName"] == "etl");
+  CHECK(h.client.count("delete", "jobs") == 1);
+  h.client.objects[kube::resources::Jobs.qualifiedName()].clear();
+  h.sync();
+  h.reconcile();
+  json s = h.status();
+  CHECK(s["phase"] == "Cancelled");
+  CHECK(s["message"] == "cancelled; Job etl and its pods were deleted");
+}
+
+TEST_CASE("a Job whose create lands after the run was Cancelled is deleted when it appears") {
+  Harness h;
+  h.add(flowRun());
+  h.reconcile();
+  json lateJob = *h.job();  // what a slow create will bring back
+  h.client.objects[kube::resources::Jobs.qualifiedName()].clear();
+  json f = h.fr();
+  f.erase("status");
+  h.client.objects[kube::resources::FlowRuns.qualifiedName()]["data/etl"] = f;
+  h.setCancel(true);
+  h.sync();
+  h.reconcile();
+  REQUIRE(h.status()["phase"] == "Cancelled");
+  REQUIRE(h.status()["message"] == "cancelled before a Job was created; no Job will be created");
+  // The create that outlived its request timeout lands now.
+  h.client.put(kube::resources::Jobs, lateJob);
+  h.sync();
+  h.reconcile();
+  CHECK(h.client.count("delete", "jobs") == 1);
+  bool foreground = false;
+  for (const Call& c : h.client.calls) {
+    if (c.verb == "delete" && c.resource == "jobs") {
+      foreground = c.deleteOptions.propagationPolicy == "Foreground";
+    }
+  }
+  CHECK(foreground);
+  CHECK(h.eventsWithReason("JobStopped") == 1);
+  CHECK(h.status()["phase"] == "Cancelled");  // terminal phases never change
+  // A Job that finished (or is going) is left alone.
+  h.sync();
+  h.reconcile();
+  CHECK(h.client.count("delete", "jobs") == 1);
+}
+
+TEST_CASE("a Job that ended while the pod cache lags: the exit code is read from the API server") {
+  // The pod watch lagged the Job watch: a pod that exited 3 ended Failed with no exit code, an
+  // OOMKilled pod ended Failed instead of Crashed/OOMKilled.
+  Harness h;
+  h.add(flowRun());
+  h.reconcile();
+  h.addPod("etl-a", terminatedPodStatus(3));
+  h.editJob([](json& j) { finishJob(j, "Failed", "BackoffLimitExceeded"); });
+  h.sync();
+  h.pods.clear();  // the pod's events have not reached the cache yet
+  h.reconcile();
+  json s = h.status();
+  CHECK(s["phase"] == "Failed");
+  CHECK(s["exitCode"] == 3);
+  CHECK(s["podName"] == "etl-a");
+  CHECK(h.client.count("list", "pods") == 1);
+
+  Harness oom;
+  oom.add(flowRun());
+  oom.reconcile();
+  json st = terminatedPodStatus(137);
+  st["containerStatuses"][0]["state"]["terminated"]["reason"] = "OOMKilled";
+  oom.addPod("etl-a", st);
+  oom.editJob([](json& j) { finishJob(j, "Failed", "BackoffLimitExceeded"); });
+  oom.sync();
+  oom.pods.clear();
+  oom.reconcile();
+  CHECK(oom.status()["phase"] == "Crashed");
+  CHECK(oom.status()["reason"] == "OOMKilled");
+}
+
+TEST_CASE("a Job that ended with its pods gone (TTL) is read from the Job alone, in one list") {
+  Harness h;
+  h.add(flowRun());
+  h.reconcile();
+  h.editJob([](json& j) { finishJob(j, "Complete", "CompletionsReached"); });
+  h.sync();
+  h.reconcile();
+  CHECK(h.status()["phase"] == "Succeeded");
+  CHECK(h.client.count("list", "pods") == 1);
+  // A run whose pod the cache already has final needs no list at all.
+  Harness quick;
+  quick.add(flowRun());
+  quick.reconcile();
+  quick.addPod("etl-a", terminatedPodStatus(0));
+  quick.editJob([](json& j) { finishJob(j, "Complete", "CompletionsReached"); });
+  quick.sync();
+  quick.reconcile();
+  CHECK(quick.status()["exitCode"] == 0);
+  CHECK(quick.client.count("list", "pods") == 0);
 }
