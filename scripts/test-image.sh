@@ -112,6 +112,9 @@ for c in CapInh CapPrm CapEff CapAmb; do
 done
 [[ $(awk '/^NoNewPrivs:/ {print $2}' "$status") == 1 ]] || fail "no_new_privs not set"
 [[ $(readlink "/proc/$op/root") == "$tmp/root" ]] || fail "operator root is $(readlink "/proc/$op/root")"
+rootopts=$(awk '$5 == "/" {print $6}' "/proc/$op/mountinfo" | tail -1)
+[[ $rootopts == ro,* ]] || fail "root mounted '$rootopts', want read-only"
+[[ -s $tmp/root/etc/ssl/certs/ca-certificates.crt ]] || fail "no CA bundle in the image"
 echo "process: uid/gid 65532, no groups, no capabilities, no_new_privs, root $tmp/root (read-only)"
 
 echo "== FlowRun to Succeeded"
