@@ -5,6 +5,8 @@
 #include <array>
 #include <cctype>
 #include <cstdint>
+#include <initializer_list>
+#include <string_view>
 
 namespace controllers::clusteridentity {
 
@@ -38,6 +40,17 @@ bool isUuidV4(const std::string& text) {
 
 namespace {
 
+// One reserved string appended piece by piece: GCC 12 at -O3 reports a false -Werror=restrict on
+// `"literal" + std::string&&` chains (the insert at position 0 that operator+ inlines).
+std::string concat(std::initializer_list<std::string_view> parts) {
+  std::size_t n = 0;
+  for (auto p : parts) n += p.size();
+  std::string out;
+  out.reserve(n);
+  for (auto p : parts) out.append(p);
+  return out;
+}
+
 bool identifierChar(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
 }
@@ -57,23 +70,23 @@ std::string preview(const std::string& s) {
 std::optional<std::string> identifierProblem(const std::string& uid) {
   static const std::string kRule =
       "a cluster identity must be 1 to 128 characters of letters, digits, '.', '_' or '-'";
-  if (uid.empty()) return "is empty: " + kRule;
+  if (uid.empty()) return concat({"is empty: ", kRule});
   if (uid.size() > kMaxIdentifierLength) {
-    return "is " + std::to_string(uid.size()) + " characters long (\"" + preview(uid) +
-           "\"): " + kRule;
+    return concat(
+        {"is ", std::to_string(uid.size()), " characters long (\"", preview(uid), "\"): ", kRule});
   }
   for (std::size_t i = 0; i < uid.size(); ++i) {
     if (identifierChar(uid[i])) continue;
     if (uid[i] == ':') {
-      return "\"" + preview(uid) + "\" contains ':' at position " + std::to_string(i + 1) +
-             ", which separates the parts of a Prefect infrastructure PID: " + kRule;
+      return concat({"\"", preview(uid), "\" contains ':' at position ", std::to_string(i + 1),
+                     ", which separates the parts of a Prefect infrastructure PID: ", kRule});
     }
     const unsigned char c = static_cast<unsigned char>(uid[i]);
-    std::string shown = std::isprint(c) ? std::string("'") + uid[i] + "'"
-                                        : "byte 0x" + std::string(1, "0123456789abcdef"[c >> 4]) +
-                                              std::string(1, "0123456789abcdef"[c & 0x0f]);
-    return "\"" + preview(uid) + "\" contains " + shown + " at position " + std::to_string(i + 1) +
-           ": " + kRule;
+    const char hex[] = {"0123456789abcdef"[c >> 4], "0123456789abcdef"[c & 0x0f], '\0'};
+    const char quoted[] = {'\'', uid[i], '\'', '\0'};
+    const std::string shown = std::isprint(c) ? concat({quoted}) : concat({"byte 0x", hex});
+    return concat({"\"", preview(uid), "\" contains ", shown, " at position ",
+                   std::to_string(i + 1), ": ", kRule});
   }
   return std::nullopt;
 }
