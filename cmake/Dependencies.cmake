@@ -34,7 +34,8 @@ endif()
 # One interface target per dependency, all included as SYSTEM so that their warnings are not ours.
 add_library(dep_boost INTERFACE)
 target_include_directories(dep_boost SYSTEM INTERFACE ${Boost_INCLUDE_DIRS})
-target_compile_definitions(dep_boost INTERFACE BOOST_BEAST_USE_STD_STRING_VIEW)
+# No BOOST_BEAST_USE_STD_STRING_VIEW: deprecated in Boost 1.81 (it prints a pragma message), where
+# beast::string_view is boost::core::string_view, which converts to and from std::string_view.
 
 add_library(dep_ssl INTERFACE)
 target_link_libraries(dep_ssl INTERFACE OpenSSL::SSL OpenSSL::Crypto)

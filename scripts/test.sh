@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: setup, format check, build with warnings as errors, every test (unit,
-# integration, e2e) in parallel, the unit tests again under AddressSanitizer and UBSan, then each
-# fuzz target briefly (docs/fuzzing.md).
+# integration, e2e) in parallel, the unit tests again under AddressSanitizer and UBSan, each fuzz
+# target briefly (docs/fuzzing.md), then the container image: a Release build, packed twice to the
+# same digest, run as the Deployment runs it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
@@ -25,3 +26,10 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 
 echo "== fuzz targets, briefly (scripts/fuzz.sh SECONDS runs them for longer)"
 bash scripts/fuzz.sh 15
+
+echo "== container image: Release build, built twice (same digest), run as the Deployment runs it"
+first=$(bash scripts/build-image.sh | tee /dev/stderr | awk '$1 == "digest" {print $2}')
+second=$(bash scripts/build-image.sh --binary build-rel/operator/flowrun-operator | awk '$1 == "digest" {print $2}')
+[[ -n $first && $first == "$second" ]] || { echo "image not reproducible: $first then $second"; exit 1; }
+echo "reproducible: $first"
+bash scripts/test-image.sh build/image/flowrun-operator-v"$(sed -n 's/^project(flowrun-operator VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)".oci.tar build/test/kubesim/kubesim

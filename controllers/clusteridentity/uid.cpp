@@ -8,6 +8,8 @@
 #include <cctype>
 #include <cstdint>
 #include <cstdio>
+#include <initializer_list>
+#include <string_view>
 
 namespace controllers::clusteridentity {
 
@@ -40,6 +42,17 @@ bool isUuidV4(const std::string& text) {
 }
 
 namespace {
+
+// One reserved string appended piece by piece: GCC 12 at -O3 reports a false -Werror=restrict on
+// `"literal" + std::string&&` chains (the insert at position 0 that operator+ inlines).
+std::string concat(std::initializer_list<std::string_view> parts) {
+  std::size_t n = 0;
+  for (auto p : parts) n += p.size();
+  std::string out;
+  out.reserve(n);
+  for (auto p : parts) out.append(p);
+  return out;
+}
 
 bool identifierChar(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
@@ -79,10 +92,10 @@ std::size_t characterPosition(const std::string& s, std::size_t i) {
 std::string shownChar(const std::string& s, std::size_t i) {
   const unsigned char c = static_cast<unsigned char>(s[i]);
   std::size_t n = kube::utf8SequenceLength(s, i);
-  if (n > 1 || (n == 1 && std::isprint(c))) return "'" + s.substr(i, n) + "'";
+  if (n > 1 || (n == 1 && std::isprint(c))) return concat({"'", s.substr(i, n), "'"});
   char hex[8];
   std::snprintf(hex, sizeof hex, "0x%02x", c);
-  return std::string("byte ") + hex;
+  return concat({"byte ", hex});
 }
 
 }  // namespace
@@ -90,20 +103,20 @@ std::string shownChar(const std::string& s, std::size_t i) {
 std::optional<std::string> identifierProblem(const std::string& uid) {
   static const std::string kRule =
       "a cluster identity must be 1 to 128 characters of letters, digits, '.', '_' or '-'";
-  if (uid.empty()) return "is empty: " + kRule;
+  if (uid.empty()) return concat({"is empty: ", kRule});
   if (uid.size() > kMaxIdentifierLength) {
-    return "is " + std::to_string(uid.size()) + " characters long (\"" + preview(uid) +
-           "\"): " + kRule;
+    return concat(
+        {"is ", std::to_string(uid.size()), " characters long (\"", preview(uid), "\"): ", kRule});
   }
   for (std::size_t i = 0; i < uid.size(); ++i) {
     if (identifierChar(uid[i])) continue;
     if (uid[i] == ':') {
-      return "\"" + preview(uid) + "\" contains ':' at position " +
-             std::to_string(characterPosition(uid, i)) +
-             ", which separates the parts of a Prefect infrastructure PID: " + kRule;
+      return concat({"\"", preview(uid), "\" contains ':' at position ",
+                     std::to_string(characterPosition(uid, i)),
+                     ", which separates the parts of a Prefect infrastructure PID: ", kRule});
     }
-    return "\"" + preview(uid) + "\" contains " + shownChar(uid, i) + " at position " +
-           std::to_string(characterPosition(uid, i)) + ": " + kRule;
+    return concat({"\"", preview(uid), "\" contains ", shownChar(uid, i), " at position ",
+                   std::to_string(characterPosition(uid, i)), ": ", kRule});
   }
   return std::nullopt;
 }
