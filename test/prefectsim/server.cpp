@@ -373,8 +373,6 @@ struct Server::Impl {
     };
     json msg = ps.value("message", json(nullptr));
     if (!force) {
-      if (isTerminal(from) && type != "SCHEDULED" && type != "PENDING")
-        return abort("Run is already in terminal state " + from + ".");
       if (isTerminal(from)) return abort("Run is already in terminal state " + from + ".");
       if (type == "PENDING" && (from == "PENDING" || from == "RUNNING" || from == "CANCELLING"))
         return abort("This run is in a " + from +
