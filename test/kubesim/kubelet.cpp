@@ -693,6 +693,7 @@ void Kubelet::reconcile(const std::string& ns, const std::string& name) {
       updated["metadata"] = written["metadata"];
     }
     t.next = n;
+    flowEngine_.observe(updated, t.env);
     for (const auto& e : configEvents) {
       events_.record(updated, "pods", e.component, e.event, kNodeName);
     }

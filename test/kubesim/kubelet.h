@@ -12,6 +12,7 @@
 
 #include "test/kubesim/clock.h"
 #include "test/kubesim/events.h"
+#include "test/kubesim/flow_engine.h"
 #include "test/kubesim/object_store.h"
 #include "test/kubesim/scenario.h"
 
@@ -72,6 +73,7 @@ class Kubelet {
   TaskRunner& runner_;
   const Clock& clock_;
   EventRecorder& events_;
+  FlowEngine flowEngine_;                // reports Prefect flow run states for pods that run one
   std::map<std::string, Tracked> pods_;  // ns/name -> plan; only touched on the runner thread
   // A pod held by a missing ConfigMap or Secret is retried after this many scenario seconds,
   // as a real kubelet's pod worker backs off, and at once when one of them changes.
