@@ -57,6 +57,7 @@ struct WorkPoolRunner::Pool {
   std::string serverVersion;
   std::int64_t submitted = 0;
   std::int64_t active = 0;
+  std::int64_t polls = 0;
   Outcome outcome;
   std::string lastWarning;
 };
@@ -223,6 +224,10 @@ void WorkPoolRunner::serve(const json& wp) {
         now - p.lastPoll >= std::chrono::seconds(p.spec.queryIntervalSeconds)) {
       auto polled = p.worker->poll(p.baseJobTemplate, p.serverVersion);
       auto reported = p.worker->report();
+      if (reported.ok() && (++p.polls % 2) == 0) {  // every 2 x query interval, as Prefect
+        reported = p.worker->cancellations(identity_.clusterUid().value_or(""));
+        if (reported.ok()) reported = p.worker->report();
+      }
       p.submitted += polled.submitted;
       p.active = reported.ok() ? reported.active : polled.active;
       const CycleResult& bad = !polled.ok() ? polled : reported;

@@ -205,4 +205,69 @@ CycleResult Worker::report() {
   return result;
 }
 
+CycleResult Worker::cancellations(const std::string& clusterUid) {
+  CycleResult result;
+  std::vector<json> runs;
+  for (const auto& [type, name] :
+       {std::pair<std::string, std::optional<std::string>>{"CANCELLING", std::nullopt},
+        {"CANCELLED", std::string("Cancelling")}}) {
+    auto r = api_.filterFlowRuns(spec_.poolName, type, name);
+    if (!r.ok() || !r.body.is_array()) {
+      result.prefectStatus = r.status;
+      result.error = describe(r, "flow_runs/filter " + type);
+      return result;
+    }
+    for (const json& run : r.body) runs.push_back(run);
+  }
+  for (const json& run : runs) {
+    const std::string id = str(run, "id");
+    const std::string pid = str(run, "infrastructure_pid");
+    if (id.empty()) continue;
+    const prefect::StateProposal cancelled{"CANCELLED", "Cancelled", std::nullopt, true};
+    if (pid.empty()) {
+      auto fr = kube_.get(kube::resources::FlowRuns, ns_, flowRunNameFor(id));
+      if (fr.ok()) {
+        // Ours but the pid is not reported yet: cancel the FlowRun like one with a pid.
+        json object = fr.value();
+        if (object["spec"].value("cancel", false) != true) {
+          object["spec"]["cancel"] = true;
+          if (kube_.update(kube::resources::FlowRuns, object).ok()) ++result.reported;
+        }
+        continue;
+      }
+      prefect::StateProposal none = cancelled;
+      none.message =
+          "This flow run is missing infrastructure tracking information and cancellation cannot "
+          "be guaranteed.";
+      if (api_.setState(id, none).response.ok()) ++result.reported;
+      continue;
+    }
+    // "<cluster uid>:<namespace>:<job name>"
+    const auto first = pid.find(':');
+    const auto last = pid.rfind(':');
+    if (first == std::string::npos || first == last) continue;
+    if (pid.substr(0, first) != clusterUid || pid.substr(first + 1, last - first - 1) != ns_) {
+      continue;  // another cluster's (or another namespace's) run: never touched
+    }
+    auto fr = kube_.get(kube::resources::FlowRuns, ns_, flowRunNameFor(id));
+    if (!fr.ok()) {
+      if (fr.error().code == 404 && api_.setState(id, cancelled).response.ok()) {
+        ++result.reported;  // nothing left to stop
+      }
+      continue;
+    }
+    json object = fr.value();
+    const std::string phase = str(object.value("status", json::object()), "phase");
+    if (terminal(phase) && phase != "Cancelled") {
+      if (api_.setState(id, cancelled).response.ok()) ++result.reported;
+      continue;
+    }
+    if (object["spec"].value("cancel", false) != true) {
+      object["spec"]["cancel"] = true;
+      if (kube_.update(kube::resources::FlowRuns, object).ok()) ++result.reported;
+    }
+  }
+  return result;
+}
+
 }  // namespace controllers::workpool

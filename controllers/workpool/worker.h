@@ -43,6 +43,11 @@ class Worker {
   // `baseJobTemplate`: the pool's template as Prefect holds it; `prefectVersion` for labels.
   CycleResult poll(const nlohmann::json& baseJobTemplate, const std::string& prefectVersion);
   CycleResult report();
+  // The worker's two flow_runs/filter queries (CANCELLING by type; CANCELLED named Cancelling).
+  // A run whose pid names `clusterUid` and this namespace gets spec.cancel true on its FlowRun
+  // (report() then sets CANCELLED once it is Cancelled); a run without a pid never got a Job
+  // and is marked CANCELLED at once; a pid of another cluster or namespace is left alone.
+  CycleResult cancellations(const std::string& clusterUid);
 
  private:
   kube::Result<std::vector<nlohmann::json>> poolFlowRuns();

@@ -164,3 +164,43 @@ TEST_CASE("a missing pool and an unreachable API show in the WorkPool's conditio
       env.kubectl({"get", "events", "-n", "prefect", "-o", "jsonpath={.items[*].reason}"});
   CHECK_THAT(events.out, Catch::Contains("PoolNotFound"));
 }
+
+TEST_CASE("cancel from Prefect while running stops the Job and ends CANCELLED",
+          "[workpool][worker]") {
+  Env env;
+  env.applyPool("demo-pool", env.prefect.url());
+  const std::string id = env.createRun({{"image", "kubesim/sleep:1h"}});
+  const std::string name = "fr-" + id;
+  REQUIRE(waitFor(
+      [&] {
+        return env.jsonpath({"fr", name}, "{.status.phase}") == "Running";
+      },
+      30s, 100ms));
+  env.waitRun(id, [](const json& r) { return r["infrastructure_pid"].is_string(); });
+  json asked =
+      env.api("POST", "/flow_runs/" + id + "/set_state",
+              {{"state", {{"type", "CANCELLING"}, {"name", "Cancelling"}}}, {"force", false}});
+  INFO(asked.dump());
+  env.waitRun(
+      id, [](const json& r) { return stateType(r) == "CANCELLED"; }, 40s);
+  CHECK(env.jsonpath({"fr", name}, "{.spec.cancel}") == "true");
+  CHECK(env.jsonpath({"fr", name}, "{.status.phase}") == "Cancelled");
+}
+
+TEST_CASE("kubectl patch cancel on the FlowRun reaches Prefect as CANCELLED",
+          "[workpool][worker]") {
+  Env env;
+  env.applyPool("demo-pool", env.prefect.url());
+  const std::string id = env.createRun({{"image", "kubesim/sleep:1h"}});
+  const std::string name = "fr-" + id;
+  REQUIRE(waitFor(
+      [&] {
+        return !env.jsonpath({"fr", name}, "{.metadata.name}").empty();
+      },
+      30s, 100ms));
+  auto patched = env.kubectl({"patch", "fr", name, "-n", "prefect", "--type", "merge", "-p",
+                              R"({"spec":{"cancel":true}})"});
+  REQUIRE(patched.exitCode == 0);
+  env.waitRun(
+      id, [](const json& r) { return stateType(r) == "CANCELLED"; }, 40s);
+}

@@ -243,3 +243,40 @@ TEST_CASE("a FlowRun cancelled on the cluster sets CANCELLED with force", "[work
   CHECK(f.prefect.requests[0].body["state"]["type"] == "CANCELLED");
   CHECK(f.prefect.requests[0].body["force"] == true);
 }
+
+TEST_CASE("cancellation from Prefect: ours by pid, without a pid, another cluster's",
+          "[workpool][worker]") {
+  Fixture f;
+  f.prefect.answer = prefectWith({"aaa"}, {"aaa"});
+  REQUIRE(f.worker.poll(controllers::flowrun::defaultBaseJobTemplate(), "").submitted == 1);
+  json cancelling = json::array(
+      {{{"id", "aaa"}, {"infrastructure_pid", "cluster-uid-1:prefect:fr-aaa"}},
+       {{"id", "zzz"}, {"infrastructure_pid", nullptr}},
+       {{"id", "other"}, {"infrastructure_pid", "cluster-uid-2:prefect:fr-other"}},
+       {{"id", "elsewhere"}, {"infrastructure_pid", "cluster-uid-1:data:fr-elsewhere"}}});
+  auto base = prefectWith({}, {});
+  f.prefect.answer = [&](const Request& r) {
+    if (r.path == "/flow_runs/filter") {
+      return r.body["flow_runs"]["state"]["type"]["any_"][0] == "CANCELLING" ? ok(cancelling)
+                                                                             : ok(json::array());
+    }
+    return base(r);
+  };
+  f.prefect.requests.clear();
+  auto r = f.worker.cancellations("cluster-uid-1");
+  INFO(r.error);
+  REQUIRE(r.ok());
+  CHECK(f.prefect.count("POST", "/flow_runs/filter") == 2);
+  CHECK((*f.kube.find(res::FlowRuns, "prefect", "fr-aaa"))["spec"]["cancel"] == true);
+  // No pid and no FlowRun: marked Cancelled at once, with force.
+  REQUIRE(f.prefect.count("POST", "/flow_runs/zzz/set_state") == 1);
+  for (const auto& req : f.prefect.requests) {
+    if (req.path == "/flow_runs/zzz/set_state") {
+      CHECK(req.body["state"]["type"] == "CANCELLED");
+      CHECK(req.body["force"] == true);
+    }
+  }
+  CHECK(f.prefect.count("POST", "/flow_runs/other/set_state") == 0);
+  CHECK(f.prefect.count("POST", "/flow_runs/elsewhere/set_state") == 0);
+  CHECK_FALSE(f.kube.find(res::FlowRuns, "prefect", "fr-other"));
+}
