@@ -58,7 +58,8 @@ struct WorkPoolRunner::Pool {
   std::int64_t submitted = 0;
   std::int64_t active = 0;
   std::int64_t polls = 0;
-  Outcome outcome;
+  Outcome outcome;     // this tick's verdict
+  Outcome apiOutcome;  // the last poll's or report's, kept until the next one
   std::string lastWarning;
 };
 
@@ -220,24 +221,36 @@ void WorkPoolRunner::serve(const json& wp) {
         }
       }
     }
-    if (p.outcome.reason.empty() && !p.baseJobTemplate.is_null() &&
-        now - p.lastPoll >= std::chrono::seconds(p.spec.queryIntervalSeconds)) {
-      auto polled = p.worker->poll(p.baseJobTemplate, p.serverVersion);
-      auto reported = p.worker->report();
-      if (reported.ok() && (++p.polls % 2) == 0) {  // every 2 x query interval, as Prefect
-        reported = p.worker->cancellations(identity_.clusterUid().value_or(""));
-        if (reported.ok()) reported = p.worker->report();
-      }
-      p.submitted += polled.submitted;
-      p.active = reported.ok() ? reported.active : polled.active;
-      const CycleResult& bad = !polled.ok() ? polled : reported;
-      if (!bad.ok()) {
-        p.outcome = {false, bad.prefectStatus ? reasonFor(bad.prefectStatus) : "Unreachable",
-                     bad.error};
-      } else {
+    if (p.outcome.reason.empty() && !p.baseJobTemplate.is_null()) {
+      // Poll each query interval (also after a failure: no hammering of a failing API).
+      if (now - p.lastPoll >= std::chrono::seconds(p.spec.queryIntervalSeconds)) {
         p.lastPoll = now;
-        p.lastPollIso = isoTimestamp(now);
+        auto polled = p.worker->poll(p.baseJobTemplate, p.serverVersion);
+        p.submitted += polled.submitted;
+        CycleResult cancelled;
+        if (polled.ok() && (++p.polls % 2) == 0) {  // every 2 x query interval, as Prefect
+          cancelled = p.worker->cancellations(identity_.clusterUid().value_or(""));
+        }
+        const CycleResult& bad = !polled.ok() ? polled : cancelled;
+        if (!bad.ok()) {
+          p.apiOutcome = {false, bad.prefectStatus ? reasonFor(bad.prefectStatus) : "Unreachable",
+                          bad.error};
+        } else {
+          p.apiOutcome = {};
+          p.lastPollIso = isoTimestamp(now);
+        }
       }
+      // Report every tick: it reads FlowRuns and calls Prefect only when there is news (a pid
+      // right after the Job appears, a Crashed or Cancelled run).
+      auto reported = p.worker->report();
+      if (reported.ok()) {
+        p.active = reported.active;
+      } else {
+        p.apiOutcome = {false,
+                        reported.prefectStatus ? reasonFor(reported.prefectStatus) : "Unreachable",
+                        reported.error};
+      }
+      if (!p.apiOutcome.reason.empty()) p.outcome = p.apiOutcome;
     }
     if (p.outcome.reason.empty()) p.outcome = {true, "", ""};
   }
