@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -133,6 +134,18 @@ TEST_CASE("a deployment's run becomes a FlowRun and a Job, Pending in Prefect wi
         return env.jsonpath({"wp", "demo-pool"}, "{.status.submitted}") == "1";
       },
       20s, 100ms));
+  // kubectl flowrun status shows the Prefect side.
+  const char* path = std::getenv("PATH");
+  auto status = testsupport::runProcess(
+      {"kubectl", "flowrun", "status", name, "-n", "prefect"},
+      {{"PATH", testsupport::sourceDir() + "/scripts:" + (path ? path : "/usr/bin:/bin")},
+       {"KUBECONFIG", env.kubeconfig},
+       {"KUBECACHEDIR", env.dir.file("kubectl-cache")}});
+  INFO(status.out << status.err);
+  CHECK(status.exitCode == 0);
+  CHECK_THAT(status.out, Catch::Matches("(.|\n)*Prefect flow run: +" + id + "(.|\n)*"));
+  CHECK_THAT(status.out, Catch::Matches("(.|\n)*Work pool: +demo-pool(.|\n)*"));
+  CHECK_THAT(status.out, Catch::Contains("Prefect state:"));
   // The pool got the operator's default template because it had none.
   json pool = env.api("GET", "/work_pools/demo-pool");
   CHECK(pool["base_job_template"].contains("job_configuration"));
