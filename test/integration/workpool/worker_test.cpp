@@ -217,3 +217,25 @@ TEST_CASE("kubectl patch cancel on the FlowRun reaches Prefect as CANCELLED",
   env.waitRun(
       id, [](const json& r) { return stateType(r) == "CANCELLED"; }, 40s);
 }
+
+TEST_CASE("the API failing for a while loses and doubles nothing", "[workpool][worker]") {
+  Env env;
+  env.applyPool("demo-pool", env.prefect.url());
+  REQUIRE(waitFor([&] { return env.connected("demo-pool", "status") == "True"; }, 20s, 100ms));
+  // Every poll fails (503, past the client's retries) until the fault is lifted.
+  httplib::Client c("127.0.0.1", env.prefect.port());
+  auto fault = c.Post("/prefectsim/faults",
+                      R"({"method": "POST", "path": "get_scheduled_flow_runs", "status": 503})",
+                      "application/json");
+  REQUIRE(fault);
+  REQUIRE(fault->status == 201);
+  const std::string id = env.createRun();
+  REQUIRE(
+      waitFor([&] { return env.connected("demo-pool", "reason") == "ServerError"; }, 30s, 100ms));
+  CHECK(env.jsonpath({"fr", "fr-" + id}, "{.metadata.name}").empty());
+  REQUIRE(c.Delete("/prefectsim/faults"));
+  env.waitRun(id, [](const json& r) { return r["infrastructure_pid"].is_string(); });
+  REQUIRE(waitFor([&] { return env.connected("demo-pool", "status") == "True"; }, 20s, 100ms));
+  auto frs = env.kubectl({"get", "fr", "-n", "prefect", "-o", "name"});
+  CHECK(frs.out == "flowrun.prefect.io/fr-" + id + "\n");
+}
