@@ -31,6 +31,8 @@ struct Options {
 
   // Leader election
   bool leaderElect = false;
+  // --enable-workpools: serve WorkPool objects as the Prefect worker (leader only).
+  bool enableWorkPools = false;
   std::string leaderElectionId = "flowrun-operator";
   std::string leaderElectionNamespace;  // "" -> operatorNamespace
   std::chrono::milliseconds leaseDuration{15000};

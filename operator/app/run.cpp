@@ -10,6 +10,7 @@
 #include "controllers/clusteridentity/uid.h"
 #include "controllers/flowrun/flowrun_reconciler.h"
 #include "controllers/flowrun/watches.h"
+#include "controllers/workpool/runner.h"
 #include "operator/kube/http_client.h"
 #include "operator/kube/informer.h"
 #include "operator/kube/kubeconfig.h"
@@ -230,7 +231,16 @@ int run(const Options& options) {
 
   std::vector<runtime::Controller*> controllers = {&flowRunController};
   if (!pinnedOnly) controllers.insert(controllers.begin(), &identityController);
+  // Worker mode: polls Prefect only on the leader (started with the controllers).
+  std::unique_ptr<controllers::workpool::WorkPoolRunner> workPools;
+  if (options.enableWorkPools) {
+    controllers::workpool::RunnerOptions wpOptions;
+    wpOptions.namespaces = options.namespaces;
+    workPools = std::make_unique<controllers::workpool::WorkPoolRunner>(
+        client, recorder, identityReconciler.provider(), wpOptions);
+  }
   ControllerGroup group(controllers, [&] {
+    if (workPools) workPools->start();
     // The singleton may not exist yet: nothing would trigger its first reconcile.
     if (!pinnedOnly) identityController.enqueue(identityReconciler.key());
     log.info("controllers started",
@@ -265,6 +275,7 @@ int run(const Options& options) {
 
   shutdown.wait();
   log.info("shutting down", {{"reason", shutdown.reason()}});
+  if (workPools) workPools->stop();
   runtime::ShutdownPlan plan;
   plan.controllers = controllers;
   plan.recorder = &recorder;

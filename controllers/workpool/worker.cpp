@@ -1,0 +1,273 @@
+#include "controllers/workpool/worker.h"
+
+#include <cstdio>
+#include <ctime>
+
+#include "controllers/flowrun/labels.h"
+#include "controllers/workpool/flowrun_for.h"
+
+namespace controllers::workpool {
+
+using nlohmann::json;
+
+namespace {
+
+std::string str(const json& obj, const char* key) {
+  if (!obj.is_object()) return {};
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string{};
+}
+
+bool terminal(const std::string& phase) {
+  return phase == "Succeeded" || phase == "Failed" || phase == "Crashed" || phase == "Cancelled";
+}
+
+std::string annotation(const json& obj, const char* key) {
+  return str(obj.value("metadata", json::object()).value("annotations", json::object()), key);
+}
+
+std::string describe(const prefect::Response& r, const std::string& what) {
+  if (r.status == 0) return what + ": Prefect API unreachable: " + r.error;
+  std::string detail = str(r.body, "detail");
+  if (detail.empty() && r.body.is_object() && r.body.contains("detail")) {
+    detail = r.body.at("detail").dump();
+  }
+  return what + ": HTTP " + std::to_string(r.status) + (detail.empty() ? "" : ": " + detail) +
+         (r.malformed ? ": " + r.error : "");
+}
+
+}  // namespace
+
+std::string isoTimestamp(std::chrono::system_clock::time_point t) {
+  const auto secs = std::chrono::time_point_cast<std::chrono::seconds>(t);
+  const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(t - secs).count();
+  const std::time_t tt = std::chrono::system_clock::to_time_t(secs);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lld+00:00", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<long long>(micros));
+  return buf;
+}
+
+Worker::Worker(prefect::Api& api, kube::Client& kube, std::string ns, std::string workPoolName,
+               WorkPoolSpec spec, std::function<Clock::time_point()> now)
+    : api_(api),
+      kube_(kube),
+      ns_(std::move(ns)),
+      workPoolName_(std::move(workPoolName)),
+      spec_(std::move(spec)),
+      now_(now ? std::move(now) : [] { return Clock::now(); }) {}
+
+kube::Result<std::vector<json>> Worker::poolFlowRuns() {
+  kube::ListOptions options;
+  options.labelSelector =
+      std::string(kLabelWorkPool) + "=" + controllers::flowrun::toLabelValue(workPoolName_);
+  auto listed = kube_.list(kube::resources::FlowRuns, ns_, options);
+  if (!listed.ok()) return listed.error();
+  return listed.value().items;
+}
+
+CycleResult Worker::poll(const json& baseJobTemplate, const std::string& prefectVersion) {
+  CycleResult result;
+  auto existing = poolFlowRuns();
+  if (!existing.ok()) {
+    result.error = "listing FlowRuns: " + existing.error().message;
+    return result;
+  }
+  for (const json& fr : existing.value()) {
+    result.active += !terminal(str(fr.value("status", json::object()), "phase"));
+  }
+  const auto before = now_() + std::chrono::seconds(spec_.prefetchSeconds);
+  auto scheduled = api_.scheduledFlowRuns(spec_.poolName, spec_.workQueues, isoTimestamp(before));
+  if (!scheduled.ok() || !scheduled.body.is_array()) {
+    result.prefectStatus = scheduled.status;
+    result.error = describe(scheduled, "get_scheduled_flow_runs");
+    return result;
+  }
+  for (const json& item : scheduled.body) {
+    if (spec_.limit > 0 && result.active >= spec_.limit) break;
+    const json& run = item.is_object() ? item.value("flow_run", json()) : json();
+    if (str(run, "id").empty()) continue;
+    if (!submit(run, baseJobTemplate, prefectVersion, result)) break;
+  }
+  return result;
+}
+
+// false stops the cycle (an error the next cycle retries).
+bool Worker::submit(const json& run, const json& baseJobTemplate, const std::string& prefectVersion,
+                    CycleResult& result) {
+  const std::string id = str(run, "id");
+  const std::string name = flowRunNameFor(id);
+  auto found = kube_.get(kube::resources::FlowRuns, ns_, name);
+  if (found.ok()) return true;  // already ours: never a second FlowRun
+  if (found.error().code != 404) {
+    result.error = "reading FlowRun " + name + ": " + found.error().message;
+    return false;
+  }
+  json deployment;
+  if (const std::string dep = str(run, "deployment_id"); !dep.empty()) {
+    auto d = api_.readDeployment(dep);
+    if (!d.ok()) {
+      result.prefectStatus = d.status;
+      result.error = describe(d, "reading deployment " + dep);
+      return false;
+    }
+    deployment = d.body;
+  }
+  auto proposed = api_.setState(id, {"PENDING", "Pending", std::nullopt, false});
+  if (!proposed.response.ok()) {
+    result.prefectStatus = proposed.response.status;
+    result.error = describe(proposed.response, "proposing Pending for " + id);
+    return false;
+  }
+  if (!proposed.accepted()) {  // REJECT / ABORT / WAIT: another worker has it, or it moved on
+    ++result.notOurs;
+    return true;
+  }
+  json flow;
+  if (const std::string flowId = str(run, "flow_id"); !flowId.empty()) {
+    auto f = api_.readFlow(flowId);
+    if (f.ok()) flow = f.body;  // only labels need it: a failed read does not lose the run
+  }
+  FlowRunInputs in{workPoolName_, ns_,        &spec_, baseJobTemplate,
+                   run,           deployment, flow,   prefectVersion};
+  std::string buildError;
+  const json object = buildFlowRun(in, buildError);
+  if (object.is_null()) {
+    api_.setState(id, {"CRASHED", "Crashed",
+                       "Flow run could not be submitted to infrastructure: " + buildError, false});
+    result.error = buildError;
+    return false;
+  }
+  auto created = kube_.create(kube::resources::FlowRuns, ns_, object);
+  if (!created.ok() && created.error().code != 409) {
+    // Left PENDING without a FlowRun: the next poll does not see it (not Scheduled); the
+    // repair on start (see docs/workpool.md) is what finds such runs.
+    result.error = "creating FlowRun " + name + ": " + created.error().message;
+    return false;
+  }
+  ++result.submitted;
+  ++result.active;
+  return true;
+}
+
+bool Worker::markReported(json fr, const char* key, const std::string& value) {
+  fr["metadata"]["annotations"][key] = value;
+  return kube_.update(kube::resources::FlowRuns, fr).ok();
+}
+
+CycleResult Worker::report() {
+  CycleResult result;
+  auto frs = poolFlowRuns();
+  if (!frs.ok()) {
+    result.error = "listing FlowRuns: " + frs.error().message;
+    return result;
+  }
+  for (json fr : frs.value()) {
+    const json status = fr.value("status", json::object());
+    const std::string id = str(fr.value("spec", json::object()), "flowRunId");
+    const std::string phase = str(status, "phase");
+    if (id.empty()) continue;
+    result.active += !terminal(phase);
+    const std::string pid = str(status, "infrastructurePid");
+    if (!pid.empty() && !str(status, "jobName").empty() &&
+        annotation(fr, kAnnotationReportedPid) != pid) {
+      auto r = api_.setInfrastructurePid(id, pid);
+      if (!r.ok() && r.status != 404) {
+        result.prefectStatus = r.status;
+        result.error = describe(r, "setting infrastructure_pid of " + id);
+        return result;
+      }
+      if (!markReported(fr, kAnnotationReportedPid, pid)) continue;
+      ++result.reported;
+      auto again = kube_.get(kube::resources::FlowRuns, ns_, str(fr["metadata"], "name"));
+      if (!again.ok()) continue;
+      fr = again.value();
+    }
+    std::optional<prefect::StateProposal> proposal;
+    if (phase == "Crashed") {
+      proposal = prefect::StateProposal{"CRASHED", "Crashed", str(status, "message"), false};
+    } else if (phase == "Cancelled") {
+      proposal = prefect::StateProposal{"CANCELLED", "Cancelled", str(status, "message"), true};
+    }
+    if (!proposal || annotation(fr, kAnnotationReportedState) == proposal->type) continue;
+    auto r = api_.setState(id, *proposal);
+    // REJECT/ABORT: Prefect says the run is already terminal or cancelling; never retried.
+    if (!r.response.ok() && r.response.status != 404) {
+      result.prefectStatus = r.response.status;
+      result.error = describe(r.response, "reporting " + proposal->type + " for " + id);
+      return result;
+    }
+    if (markReported(fr, kAnnotationReportedState, proposal->type)) ++result.reported;
+  }
+  return result;
+}
+
+CycleResult Worker::cancellations(const std::string& clusterUid) {
+  CycleResult result;
+  std::vector<json> runs;
+  for (const auto& [type, name] :
+       {std::pair<std::string, std::optional<std::string>>{"CANCELLING", std::nullopt},
+        {"CANCELLED", std::string("Cancelling")}}) {
+    auto r = api_.filterFlowRuns(spec_.poolName, type, name);
+    if (!r.ok() || !r.body.is_array()) {
+      result.prefectStatus = r.status;
+      result.error = describe(r, "flow_runs/filter " + type);
+      return result;
+    }
+    for (const json& run : r.body) runs.push_back(run);
+  }
+  for (const json& run : runs) {
+    const std::string id = str(run, "id");
+    const std::string pid = str(run, "infrastructure_pid");
+    if (id.empty()) continue;
+    const prefect::StateProposal cancelled{"CANCELLED", "Cancelled", std::nullopt, true};
+    if (pid.empty()) {
+      auto fr = kube_.get(kube::resources::FlowRuns, ns_, flowRunNameFor(id));
+      if (fr.ok()) {
+        // Ours but the pid is not reported yet: cancel the FlowRun like one with a pid.
+        json object = fr.value();
+        if (object["spec"].value("cancel", false) != true) {
+          object["spec"]["cancel"] = true;
+          if (kube_.update(kube::resources::FlowRuns, object).ok()) ++result.reported;
+        }
+        continue;
+      }
+      prefect::StateProposal none = cancelled;
+      none.message =
+          "This flow run is missing infrastructure tracking information and cancellation cannot "
+          "be guaranteed.";
+      if (api_.setState(id, none).response.ok()) ++result.reported;
+      continue;
+    }
+    // "<cluster uid>:<namespace>:<job name>"
+    const auto first = pid.find(':');
+    const auto last = pid.rfind(':');
+    if (first == std::string::npos || first == last) continue;
+    if (pid.substr(0, first) != clusterUid || pid.substr(first + 1, last - first - 1) != ns_) {
+      continue;  // another cluster's (or another namespace's) run: never touched
+    }
+    auto fr = kube_.get(kube::resources::FlowRuns, ns_, flowRunNameFor(id));
+    if (!fr.ok()) {
+      if (fr.error().code == 404 && api_.setState(id, cancelled).response.ok()) {
+        ++result.reported;  // nothing left to stop
+      }
+      continue;
+    }
+    json object = fr.value();
+    const std::string phase = str(object.value("status", json::object()), "phase");
+    if (terminal(phase) && phase != "Cancelled") {
+      if (api_.setState(id, cancelled).response.ok()) ++result.reported;
+      continue;
+    }
+    if (object["spec"].value("cancel", false) != true) {
+      object["spec"]["cancel"] = true;
+      if (kube_.update(kube::resources::FlowRuns, object).ok()) ++result.reported;
+    }
+  }
+  return result;
+}
+
+}  // namespace controllers::workpool

@@ -1,0 +1,69 @@
+#pragma once
+// One WorkPool's worker cycle, as prefect/workers/base.py does it, with the Kubernetes side
+// reached only through kube::Client (FlowRuns, like any user):
+//   poll()   - get_scheduled_flow_runs with the prefetch window; for each run not yet a FlowRun
+//              (and while under `limit`): read the deployment, propose PENDING (force false),
+//              and only on 201 ACCEPT read the flow and create the FlowRun. REJECT/ABORT: another
+//              worker has it, drop it. A FlowRun that already exists (a retry, a restart between
+//              create and the next poll) is never created twice: its name comes from the id.
+//   report() - for this pool's FlowRuns: once the Job exists, PATCH infrastructure_pid; a Crashed
+//              FlowRun proposes CRASHED with the diagnosis as the message; a Cancelled one sets
+//              CANCELLED (force true). Each report is done once (an annotation on the FlowRun).
+// Not thread-safe: the leader runs one cycle at a time per WorkPool.
+#include <chrono>
+#include <functional>
+#include <string>
+
+#include "controllers/workpool/prefect/api.h"
+#include "controllers/workpool/workpool_spec.h"
+#include "operator/kube/client.h"
+
+namespace controllers::workpool {
+
+// Annotations the worker keeps on a FlowRun to report each fact to Prefect once.
+inline constexpr const char* kAnnotationReportedPid = "prefect.io/reported-infrastructure-pid";
+inline constexpr const char* kAnnotationReportedState = "prefect.io/reported-state";
+
+struct CycleResult {
+  int submitted = 0;      // FlowRuns created this cycle
+  int notOurs = 0;        // runs another worker won (REJECT/ABORT)
+  int active = 0;         // this pool's FlowRuns not yet terminal
+  int reported = 0;       // pids and states sent to Prefect
+  int prefectStatus = 0;  // status of the failing Prefect call (0: unreachable)
+  std::string error;      // empty when the cycle completed
+  bool ok() const { return error.empty(); }
+};
+
+class Worker {
+ public:
+  using Clock = std::chrono::system_clock;
+  Worker(prefect::Api& api, kube::Client& kube, std::string ns, std::string workPoolName,
+         WorkPoolSpec spec, std::function<Clock::time_point()> now = nullptr);
+
+  // `baseJobTemplate`: the pool's template as Prefect holds it; `prefectVersion` for labels.
+  CycleResult poll(const nlohmann::json& baseJobTemplate, const std::string& prefectVersion);
+  CycleResult report();
+  // The worker's two flow_runs/filter queries (CANCELLING by type; CANCELLED named Cancelling).
+  // A run whose pid names `clusterUid` and this namespace gets spec.cancel true on its FlowRun
+  // (report() then sets CANCELLED once it is Cancelled); a run without a pid never got a Job
+  // and is marked CANCELLED at once; a pid of another cluster or namespace is left alone.
+  CycleResult cancellations(const std::string& clusterUid);
+
+ private:
+  kube::Result<std::vector<nlohmann::json>> poolFlowRuns();
+  bool submit(const nlohmann::json& flowRun, const nlohmann::json& baseJobTemplate,
+              const std::string& prefectVersion, CycleResult& result);
+  bool markReported(nlohmann::json flowRun, const char* annotation, const std::string& value);
+
+  prefect::Api& api_;
+  kube::Client& kube_;
+  std::string ns_;
+  std::string workPoolName_;
+  WorkPoolSpec spec_;
+  std::function<Clock::time_point()> now_;
+};
+
+// "2026-12-01T19:37:41.682654+00:00", the form the Prefect client sends.
+std::string isoTimestamp(std::chrono::system_clock::time_point t);
+
+}  // namespace controllers::workpool
