@@ -153,7 +153,7 @@ TEST_CASE("concurrent updates with a stale resourceVersion get 409 Conflict") {
     ts.emplace_back([&, i] {
       ApiClient c(sim);
       json o = current;
-      o["data"]["k"] = "w" + std::to_string(i);
+      o["data"]["k"] = std::string("w").append(std::to_string(i));
       int s = c.request("PUT", kCms + "/shared", o).status;
       if (s == 200) ++ok;
       if (s == 409) ++conflicts;
@@ -191,7 +191,7 @@ TEST_CASE("label and field selectors, pagination and deletecollection") {
   sim.start();
   ApiClient api(sim);
   for (int i = 0; i < 7; ++i) {
-    json cm = configMap("p" + std::to_string(i));
+    json cm = configMap(std::string("p").append(std::to_string(i)));
     cm["metadata"]["labels"] = {{"tier", i % 2 ? "odd" : "even"}};
     REQUIRE(api.request("POST", kCms, cm).status == 201);
   }

@@ -168,7 +168,13 @@ class FakeClient : public kube::Client {
   }
   kube::Result<json> remove(const kube::ResourceType& type, const std::string& ns,
                             const std::string& name, const kube::DeleteOptions& options) override {
-    calls.push_back({"delete", type.plural, ns, name, {}, {}, options});
+    Call call;             // member by member: `{..., {}, {}, options}` trips GCC 12's false
+    call.verb = "delete";  // -Wmaybe-uninitialized at -O3
+    call.resource = type.plural;
+    call.ns = ns;
+    call.name = name;
+    call.deleteOptions = options;
+    calls.push_back(std::move(call));
     if (auto e = failure("delete", type)) return *e;
     auto o = find(type, ns, name);
     if (!o) return notFound(type, name);

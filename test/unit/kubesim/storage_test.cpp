@@ -195,8 +195,11 @@ TEST_CASE("subscribers see every change in resourceVersion order and may write b
     cv.notify_all();
   });
   s.create("configmaps", "default", {{"metadata", {{"name", "trigger"}}}});
-  for (int i = 0; i < 5; ++i)
-    s.create("configmaps", "default", {{"metadata", {{"name", "c" + std::to_string(i)}}}});
+  for (int i = 0; i < 5; ++i) {
+    std::string name = "c";  // appended: "c" + to_string() trips GCC 12's false -Wrestrict at -O3
+    name += std::to_string(i);
+    s.create("configmaps", "default", {{"metadata", {{"name", name}}}});
+  }
   std::unique_lock l(mu);
   REQUIRE(cv.wait_for(l, std::chrono::seconds(5), [&] { return rvs.size() == 7; }));
   CHECK(std::is_sorted(rvs.begin(), rvs.end()));

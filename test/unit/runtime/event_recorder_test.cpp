@@ -128,8 +128,9 @@ TEST_CASE("a full queue makes record wait for room: no Event is lost under load"
   for (int w = 0; w < 8; ++w) {
     workers.emplace_back([&rec, w] {
       for (int i = 0; i < 50; ++i) {
-        std::string n = "r" + std::to_string(w) + "-" + std::to_string(i);
-        rec.record(flowRun(n, "u" + n), "Normal", "R", "m");
+        std::string n =
+            std::string("r").append(std::to_string(w)).append("-").append(std::to_string(i));
+        rec.record(flowRun(n, std::string("u").append(n)), "Normal", "R", "m");
       }
     });
   }
@@ -149,7 +150,9 @@ TEST_CASE("with an API server that hangs, a full queue drops after the wait, wit
   api.setBlocked(true);  // the API server hangs
   auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < 10; ++i)
-    rec.record(flowRun("r" + std::to_string(i), "u" + std::to_string(i)), "Normal", "R", "m");
+    rec.record(flowRun(std::string("r").append(std::to_string(i)),
+                       std::string("u").append(std::to_string(i))),
+               "Normal", "R", "m");
   CHECK(std::chrono::steady_clock::now() - t0 < 2s);  // bounded: the reconciler carries on
   CHECK(rec.dropped() >= 7);                          // one in flight, two queued
   api.setBlocked(false);

@@ -122,7 +122,8 @@ TEST_CASE("no key is ever processed by two workers at once", "[workqueue]") {
       }
     });
   }
-  for (int i = 0; i < 20000; ++i) q.add("k" + std::to_string(i % 3));
+  const std::string keys[] = {"k0", "k1", "k2"};
+  for (int i = 0; i < 20000; ++i) q.add(keys[i % 3]);
   REQUIRE(testsupport::waitFor([&] { return q.len() == 0 && q.processing() == 0; }, 10s, 1ms));
   q.shutdown();
   for (auto& t : workers) t.join();
