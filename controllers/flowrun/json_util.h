@@ -1,5 +1,5 @@
 #pragma once
-// Internal to controllers/flowrun: reading fields of Kubernetes objects that may be missing or
+// Shared by the controllers (flowrun, workpool): reading fields of Kubernetes objects that may be missing or
 // have the wrong type, without throwing.
 #include <nlohmann/json.hpp>
 

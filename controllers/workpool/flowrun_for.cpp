@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "controllers/flowrun/job_renderer.h"
+#include "controllers/flowrun/json_util.h"
 #include "controllers/flowrun/labels.h"
 #include "controllers/workpool/job_variables.h"
 
@@ -13,11 +14,7 @@ using nlohmann::json;
 
 namespace {
 
-std::string str(const json& obj, const char* key) {
-  if (!obj.is_object()) return {};
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string{};
-}
+using flowrun::jsonutil::str;
 
 // Prefect's slugify of the deployment's `updated` timestamp: lowercase, ':' and '+' to '-'.
 std::string slugTimestamp(std::string ts) {

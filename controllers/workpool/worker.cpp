@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "controllers/flowrun/json_util.h"
 #include "controllers/flowrun/labels.h"
 #include "controllers/workpool/flowrun_for.h"
 
@@ -12,11 +13,7 @@ using nlohmann::json;
 
 namespace {
 
-std::string str(const json& obj, const char* key) {
-  if (!obj.is_object()) return {};
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string{};
-}
+using flowrun::jsonutil::str;
 
 bool terminal(const std::string& phase) {
   return phase == "Succeeded" || phase == "Failed" || phase == "Crashed" || phase == "Cancelled";
