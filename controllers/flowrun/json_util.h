@@ -1,6 +1,6 @@
 #pragma once
-// Shared by the controllers (flowrun, workpool): reading fields of Kubernetes objects that may be missing or
-// have the wrong type, without throwing.
+// Shared by the controllers (flowrun, workpool): reading fields of Kubernetes objects that may be
+// missing or have the wrong type, without throwing.
 #include <nlohmann/json.hpp>
 
 #include <string>
