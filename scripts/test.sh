@@ -28,7 +28,10 @@ echo "== fuzz targets, briefly (scripts/fuzz.sh SECONDS runs them for longer)"
 bash scripts/fuzz.sh 15
 
 echo "== container image: Release build, built twice (same digest), run as the Deployment runs it"
-first=$(bash scripts/build-image.sh | tee /dev/stderr | awk '$1 == "digest" {print $2}')
+# (not `tee /dev/stderr`: when stderr is a file, opening it again truncates everything before)
+built=$(bash scripts/build-image.sh)
+echo "$built"
+first=$(awk '$1 == "digest" {print $2}' <<<"$built")
 second=$(bash scripts/build-image.sh --binary build-rel/operator/flowrun-operator | awk '$1 == "digest" {print $2}')
 [[ -n $first && $first == "$second" ]] || { echo "image not reproducible: $first then $second"; exit 1; }
 echo "reproducible: $first"
