@@ -254,7 +254,7 @@ std::string sourceDir() {
 
 std::string binaryDir() {
   if (const char* d = std::getenv("FLOWRUN_BINARY_DIR"); d && *d) return d;
-  return sourceDir() + "/build";
+  return FLOWRUN_BINARY_DIR;
 }
 
 }  // namespace testsupport
