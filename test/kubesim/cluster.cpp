@@ -80,7 +80,9 @@ struct Cluster::Impl {
         clock(o.timeScale),
         faults(o.faultSeed),
         events(s),
-        gc(s, runner),
+        gc(s, runner,
+           std::chrono::duration_cast<std::chrono::milliseconds>(
+               clock.scaled(o.gcDiscoveryDelaySeconds))),
         jobs(s, runner, clock, events),
         kubelet(s, runner, clock, events) {
     if (o.rbac) rbac = std::make_unique<RbacAuthorizer>(s);

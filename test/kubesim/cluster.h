@@ -16,6 +16,9 @@ struct ClusterOptions {
   // Fault rules active from the start (same JSON as POST /kubesim/faults).
   json faultRules = json::array();
   std::uint64_t faultSeed = 1;  // fraction-based faults draw from this seed: reproducible runs
+  // The garbage collector learns resources served after its start (new CRDs) only this long
+  // (scenario seconds) after they appear, as a real one waits for its discovery refresh.
+  double gcDiscoveryDelaySeconds = 0;
 };
 
 class Cluster {

@@ -134,6 +134,16 @@ std::optional<std::string> quantityError(const std::string& text) {
   return std::nullopt;
 }
 
+std::optional<long double> quantityValue(const std::string& text) {
+  auto p = parse(text, nullptr);
+  if (!p) return std::nullopt;
+  long double v = static_cast<long double>(p->mantissa);
+  for (int i = 0; i < p->exp1024; ++i) v *= 1024;
+  for (int i = 0; i < p->exp10; ++i) v *= 10;
+  for (int i = 0; i > p->exp10; --i) v /= 10;
+  return p->negative ? -v : v;
+}
+
 std::string canonicalQuantity(const std::string& text) {
   auto p = parse(text, nullptr);
   if (!p || p->format == Parsed::Format::DecimalExponent) return text;

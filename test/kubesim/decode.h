@@ -19,5 +19,8 @@ std::optional<std::string> quantityError(const std::string& text);
 // The canonical form the API server stores a quantity in ("1024Mi" -> "1Gi", "0.5" -> "500m");
 // the text itself when it cannot be canonicalised exactly here.
 std::string canonicalQuantity(const std::string& text);
+// The quantity's value as a number (for comparisons such as requests <= limits); nullopt when it
+// does not parse.
+std::optional<long double> quantityValue(const std::string& text);
 
 }  // namespace kubesim

@@ -1,6 +1,8 @@
 #pragma once
-// core/v1 Events as the kubelet, scheduler and controller manager write them: one object per
-// (object, reason, message, source), repeated occurrences bump count and lastTimestamp.
+// Events as the kubelet, scheduler and controller manager write them: core/v1 (kubelet,
+// controllers) with one object per (object, reason, message, source), repeated occurrences bump
+// count and lastTimestamp; events.k8s.io/v1 (the scheduler, as a current kube-scheduler writes
+// them: reportingController, action, note, regarding, eventTime; repeats grow `series`).
 #include <map>
 #include <mutex>
 #include <string>
@@ -26,6 +28,9 @@ class EventRecorder {
               const EventSpec& event, const std::string& host = "");
 
  private:
+  void recordEventsV1(const json& object, const std::string& resource,
+                      const std::string& controller, const std::string& action,
+                      const EventSpec& event);
   ObjectStore& store_;
   std::mutex mu_;
   std::map<std::string, std::string> names_;  // aggregation key -> Event name

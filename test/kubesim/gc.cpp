@@ -31,8 +31,53 @@ std::string groupOf(const std::string& apiVersion) {
 
 }  // namespace
 
-GarbageCollector::GarbageCollector(ObjectStore& store, TaskRunner& runner)
-    : store_(store), runner_(runner) {}
+GarbageCollector::GarbageCollector(ObjectStore& store, TaskRunner& runner,
+                                   std::chrono::milliseconds discoveryDelay)
+    : store_(store), runner_(runner), discoveryDelay_(discoveryDelay) {
+  if (discoveryDelay_.count() > 0) {
+    for (const auto& r : store_.resources()) monitored_.insert(r);
+  }
+}
+
+bool GarbageCollector::monitored(const std::string& resource) {
+  if (discoveryDelay_.count() == 0) return true;
+  {
+    std::lock_guard lock(mu_);
+    if (monitored_.count(resource)) return true;
+  }
+  // The next discovery refresh (a pending one keeps its earlier time).
+  runner_.scheduleAfter("gc/discovery", discoveryDelay_, [this] { discover(); });
+  return false;
+}
+
+void GarbageCollector::discover() {
+  std::vector<std::string> fresh;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& r : store_.resources()) {
+      if (monitored_.insert(r).second) fresh.push_back(r);
+    }
+    kinds_.clear();
+  }
+  // New monitors start with a list: every object of the new resources enters the graph.
+  for (const auto& resource : fresh) {
+    std::vector<json> objects;
+    try {
+      objects = store_.list(resource, "");
+    } catch (const std::exception&) {
+      continue;
+    }
+    for (const auto& obj : objects)
+      onEvent(StoreEvent{StoreEvent::Type::Added, resource, obj, json()});
+  }
+  // Dependents waiting on owners of kinds unknown until now are looked at again.
+  std::vector<ObjectRef> all;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [ref, _] : owners_) all.push_back(ref);
+  }
+  for (const auto& ref : all) enqueueDependent(ref);
+}
 
 void GarbageCollector::index(const std::string& resource, const json& object, bool present) {
   const auto md = objectAt(object, "metadata");
@@ -68,6 +113,9 @@ std::vector<GarbageCollector::ObjectRef> GarbageCollector::dependentsOf(const st
 }
 
 void GarbageCollector::onEvent(const StoreEvent& event) {
+  if (event.resource == "customresourcedefinitions.apiextensions.k8s.io")
+    (void)monitored("");                   // a CRD changed: the next discovery refresh finds it
+  if (!monitored(event.resource)) return;  // no monitor for it yet
   const auto md = objectAt(event.object, "metadata");
   const ObjectRef self{event.resource, md.value("namespace", ""), md.value("name", "")};
   const bool gone = event.type == StoreEvent::Type::Deleted;
@@ -140,6 +188,10 @@ std::optional<std::pair<std::string, bool>> GarbageCollector::resourceFor(
   // Unknown yet (a CRD established later): ask the store what it serves now.
   std::map<std::string, std::pair<std::string, bool>> fresh;
   for (const auto& resource : store_.resources()) {
+    if (discoveryDelay_.count() > 0) {
+      std::lock_guard lock(mu_);
+      if (!monitored_.count(resource)) continue;  // not discovered yet
+    }
     try {
       auto d = store_.describe(resource);
       fresh[groupOf(d.value("apiVersion", "")) + "/" + d.value("kind", "")] = {

@@ -3,6 +3,11 @@
 // uid), with the Background, Foreground (foregroundDeletion finalizer, blockOwnerDeletion) and
 // Orphan (orphan finalizer) propagation policies; dependents whose owners are all gone are
 // deleted; a namespace being deleted is emptied and then released (the namespace controller).
+// With a discovery delay, resources served after the start (new CRDs) are unknown to it for that
+// long: their objects are not watched and owners of their kinds cannot be resolved, so their
+// dependents are left alone; then it resyncs them (graph_builder's monitors after a discovery
+// refresh).
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <set>
@@ -17,7 +22,8 @@ namespace kubesim {
 
 class GarbageCollector {
  public:
-  GarbageCollector(ObjectStore& store, TaskRunner& runner);
+  GarbageCollector(ObjectStore& store, TaskRunner& runner,
+                   std::chrono::milliseconds discoveryDelay = std::chrono::milliseconds(0));
   // Called on the store's dispatcher thread: updates the owner index and queues work.
   void onEvent(const StoreEvent& event);
   // Builds the index from everything stored (start, restart with --data-dir).
@@ -39,6 +45,9 @@ class GarbageCollector {
   // The served resource for an ownerReference (apiVersion + kind), and whether it is namespaced.
   std::optional<std::pair<std::string, bool>> resourceFor(const std::string& apiVersion,
                                                           const std::string& kind);
+  // False for a resource the collector has not discovered yet (schedules the discovery).
+  bool monitored(const std::string& resource);
+  void discover();
 
   ObjectStore& store_;
   TaskRunner& runner_;
@@ -46,6 +55,8 @@ class GarbageCollector {
   std::map<std::string, std::set<ObjectRef>> dependents_;      // owner uid -> dependents
   std::map<ObjectRef, std::vector<std::string>> owners_;       // dependent -> owner uids
   std::map<std::string, std::pair<std::string, bool>> kinds_;  // group/Kind -> resource, namespaced
+  std::chrono::milliseconds discoveryDelay_;
+  std::set<std::string> monitored_;  // with a delay: the resources discovered so far
 };
 
 }  // namespace kubesim

@@ -23,6 +23,11 @@ void usage() {
       "               [--watch-window N] [--bookmark-interval-ms N]\n"
       "               [--fault RULE]... [--fault-seed N]\n"
       "               [--enable-admission-plugins OwnerReferencesPermissionEnforcement]\n"
+      "               [--starting-seconds S] [--gc-discovery-delay S]\n"
+      "  --starting-seconds S  answer as a just restarted kube-apiserver for S seconds: custom\n"
+      "                resources get 503 \"server is starting\", /readyz fails\n"
+      "  --gc-discovery-delay S  the garbage collector learns CRDs created after the start S\n"
+      "                seconds late, as a real one waits for its discovery refresh (30 s)\n"
       "  --fault RULE  fail or delay matching requests from the start; RULE is the JSON of\n"
       "                POST /kubesim/faults or key=value pairs, e.g.\n"
       "                --fault verb=create,resource=jobs,code=503,fraction=0.5\n"
@@ -95,6 +100,11 @@ int main(int argc, char** argv) {
         }
       } else if (flag == "--fault-seed")
         o.faultSeed = std::stoull(value());
+      else if (flag == "--gc-discovery-delay")
+        o.gcDiscoveryDelaySeconds = std::stod(value());
+      else if (flag == "--starting-seconds")
+        o.startingFor =
+            std::chrono::milliseconds(static_cast<long long>(std::stod(value()) * 1000));
       else if (flag == "--help" || flag == "-h") {
         usage();
         return 0;

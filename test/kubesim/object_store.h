@@ -30,10 +30,11 @@ class ApiException : public std::runtime_error {
   int code;
   std::string reason;
   json details;  // {name, group, kind, causes: [{reason, message, field}], retryAfterSeconds}
+  json listMeta = json::object();  // Status.metadata (a 410's fresh continue token)
   json status() const {
-    json s = {{"kind", "Status"},    {"apiVersion", "v1"}, {"metadata", json::object()},
-              {"status", "Failure"}, {"message", what()},  {"reason", reason},
-              {"code", code}};
+    json s = {{"kind", "Status"},    {"apiVersion", "v1"}, {"metadata", listMeta},
+              {"status", "Failure"}, {"message", what()},  {"code", code}};
+    if (!reason.empty()) s["reason"] = reason;  // StatusReasonUnknown is "", omitted
     if (!details.empty()) s["details"] = details;
     return s;
   }

@@ -13,6 +13,7 @@
 #include "test/kubesim/protobuf.h"
 #include "test/kubesim/selectors.h"
 #include "test/kubesim/tables.h"
+#include "test/kubesim/token_request.h"
 #include "test/kubesim/util.h"
 
 namespace kubesim {
@@ -201,6 +202,8 @@ std::string verbFor(const std::string& method, const Route& r, bool watch) {
   return "";
 }
 
+constexpr std::size_t kMaxRequestBodyBytes = 3 * 1024 * 1024;
+
 ApiException statusForFault(int code, int retryAfter) {
   switch (code) {
     case 429:
@@ -227,6 +230,7 @@ ApiException statusForFault(int code, int retryAfter) {
 
 struct ApiServer::Impl {
   std::unique_ptr<httplib::Server> server;
+  std::unique_ptr<ServiceAccountTokens> saTokens;  // TokenRequest tokens
 };
 
 ApiServer::ApiServer(Storage& store, Cluster& cluster, RequestLog& log, ServerOptions options,
@@ -236,6 +240,7 @@ ApiServer::ApiServer(Storage& store, Cluster& cluster, RequestLog& log, ServerOp
       cluster_(cluster),
       log_(log),
       options_(std::move(options)) {
+  impl_->saTokens = std::make_unique<ServiceAccountTokens>(store_);
   if (options_.tls) {
     if (!certs) throw std::runtime_error("kubesim: TLS requested without certificates");
     impl_->server =
@@ -271,6 +276,7 @@ ApiServer::~ApiServer() {
 
 void ApiServer::start() {
   auto& svr = *impl_->server;
+  if (options_.startingFor.count() > 0) restart(options_.startingFor);
   if (options_.port == 0) {
     port_ = svr.bind_to_any_port(options_.bindAddress);
   } else {
@@ -288,6 +294,29 @@ void ApiServer::stop() {
   if (stopping_.exchange(true)) return;
   if (impl_->server) impl_->server->stop();
   if (thread_.joinable()) thread_.join();
+}
+
+namespace {
+std::int64_t steadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// /readyz of a kube-apiserver whose CRD informer has not synced yet (500, checks listed).
+const char* kStartingReadyz =
+    "[+]ping ok\n[+]log ok\n[+]etcd ok\n[+]etcd-readiness ok\n[+]informer-sync ok\n"
+    "[+]poststarthook/start-apiserver-admission-initializer ok\n[+]poststarthook/generic-apiserver-"
+    "start-informers ok\n[-]poststarthook/crd-informer-synced failed: reason withheld\n"
+    "[+]poststarthook/rbac/bootstrap-roles ok\n[+]shutdown ok\nreadyz check failed\n";
+}  // namespace
+
+void ApiServer::restart(std::chrono::milliseconds d) {
+  startingUntilMs_ = steadyMs() + d.count();
+}
+
+bool ApiServer::starting() const {
+  return steadyMs() < startingUntilMs_.load();
 }
 
 void ApiServer::handle(const httplib::Request& req, httplib::Response& res) {
@@ -335,6 +364,7 @@ void ApiServer::handle(const httplib::Request& req, httplib::Response& res) {
     }
     if (!token.empty()) {
       auto user = cluster_.authenticator().authenticate(token);
+      if (!user) user = impl_->saTokens->authenticate(token);
       if (!user) throw ApiException(401, "Unauthorized", "Unauthorized");
       attrs.user = *user;
     } else {
@@ -385,8 +415,23 @@ void ApiServer::handle(const httplib::Request& req, httplib::Response& res) {
         res.set_header("Retry-After", std::to_string(fault.retryAfterSeconds));
       throw statusForFault(fault.statusCode, fault.retryAfterSeconds);
     }
+    // The API server reads at most 3 MiB of a request body (MaxRequestBodyBytes: twice etcd's
+    // 1.5 MiB, as JSON is larger than the protobuf stored).
+    if ((req.method == "POST" || req.method == "PUT" || req.method == "PATCH") &&
+        req.body.size() > kMaxRequestBodyBytes) {
+      throw ApiException(
+          413, "RequestEntityTooLarge",
+          "Request entity too large: limit is " + std::to_string(kMaxRequestBodyBytes));
+    }
     const std::string& p = req.path;
     if (p.rfind("/kubesim/", 0) == 0) {
+      if (p == "/kubesim/apiserver/restart" && req.method == "POST") {
+        json body = req.body.empty() ? json::object() : parseBody(req.body, true);
+        const double secs = body.is_object() ? body.value("startingSeconds", 10.0) : 10.0;
+        restart(std::chrono::milliseconds(static_cast<std::int64_t>(secs * 1000)));
+        writeJson(res, 200, {{"startingSeconds", secs}});
+        return finish(200);
+      }
       if (p == "/kubesim/requests" && req.method == "GET") {
         json arr = json::array();
         for (const auto& r : log_.snapshot()) {
@@ -421,6 +466,12 @@ void ApiServer::handle(const httplib::Request& req, httplib::Response& res) {
       json out;
       if (p == "/healthz" || p == "/livez" || p == "/readyz" || p.rfind("/healthz/", 0) == 0 ||
           p.rfind("/readyz/", 0) == 0 || p.rfind("/livez/", 0) == 0) {
+        if (p == "/readyz" && starting()) {
+          res.status = 500;
+          res.set_content(kStartingReadyz, "text/plain; charset=utf-8");
+          res.set_header("X-Content-Type-Options", "nosniff");
+          return finish(500);
+        }
         res.status = 200;
         res.set_content("ok", "text/plain");
         return finish(200);
@@ -537,9 +588,23 @@ void ApiServer::handle(const httplib::Request& req, httplib::Response& res) {
     std::string qualified =
         route.group.empty() ? route.resourceName : route.resourceName + "." + route.group;
     auto info = store_.info(qualified);
+    if (info && info->crd && starting()) {
+      // apiextensions-apiserver's crdHandler before its informer synced (serverStartingError).
+      res.set_header("Retry-After", "10");
+      throw ApiException(503, "ServiceUnavailable", "server is starting",
+                         json{{"retryAfterSeconds", 10}});
+    }
     if (!info || !info->servesVersion(route.version)) throw resourceNotFound();
     if (!info->namespaced && !route.ns.empty()) throw resourceNotFound();
     if (info->namespaced && route.ns.empty() && !route.name.empty()) throw resourceNotFound();
+    if (qualified == "serviceaccounts" && route.subresource == "token" && !route.name.empty()) {
+      if (req.method != "POST") throw methodNotSupported(req.method, "TokenRequest");
+      json body = isKubernetesProtobuf(req.get_header_value("Content-Type"))
+                      ? decodeKubernetesProtobuf(req.body)
+                      : parseBody(req.body, true);
+      writeJson(res, 201, impl_->saTokens->issue(route.ns, route.name, body));
+      return finish(201);
+    }
     if (!route.subresource.empty() && !(route.subresource == "status" && info->statusSubresource) &&
         !(route.subresource == "log" && info->logSubresource)) {
       throw resourceNotFound();

@@ -31,6 +31,8 @@ struct ServerOptions {
   bool ownerReferencesPermissionEnforcement = false;
   // GET /kubesim/kubeconfig?user=USER answers with this (a kubeconfig with USER's token).
   std::function<std::string(const std::string& user)> kubeconfigFor;
+  // Serve as a freshly restarted kube-apiserver for this long (see startingFor).
+  std::chrono::milliseconds startingFor{0};
 };
 
 class ApiServer {
@@ -45,6 +47,11 @@ class ApiServer {
   void start();  // binds and serves on a thread; throws std::runtime_error when it cannot bind
   void stop();   // ends watches and stops serving; idempotent
   int port() const { return port_; }
+  // For `d` from now the server answers as a restarting kube-apiserver whose CRD informer has
+  // not synced: custom resources get 503 "server is starting" (Retry-After: 10) and /readyz
+  // fails; built-in kinds are served. POST /kubesim/apiserver/restart {"startingSeconds": N}.
+  void restart(std::chrono::milliseconds d);
+  bool starting() const;
 
  private:
   void handle(const httplib::Request& req, httplib::Response& res);
@@ -57,6 +64,7 @@ class ApiServer {
   int port_ = 0;
   std::thread thread_;
   std::atomic<bool> stopping_{false};
+  std::atomic<std::int64_t> startingUntilMs_{0};  // steady_clock, ms since its epoch
 };
 
 }  // namespace kubesim

@@ -32,8 +32,9 @@ Simulator::Simulator(SimulatorOptions options) : impl_(std::make_unique<Impl>())
   so.dataDir = impl_->options.dataDir;
   impl_->storage = std::make_unique<Storage>(so);
   impl_->cluster = std::make_unique<Cluster>(
-      *impl_->storage, ClusterOptions{impl_->options.timeScale, impl_->options.rbac,
-                                      impl_->options.faultRules, impl_->options.faultSeed});
+      *impl_->storage,
+      ClusterOptions{impl_->options.timeScale, impl_->options.rbac, impl_->options.faultRules,
+                     impl_->options.faultSeed, impl_->options.gcDiscoveryDelaySeconds});
 }
 
 Simulator::~Simulator() {
@@ -53,6 +54,7 @@ void Simulator::start() {
   so.tls = o.tls;
   so.bookmarkInterval = o.bookmarkInterval;
   so.ownerReferencesPermissionEnforcement = o.ownerReferencesPermissionEnforcement;
+  so.startingFor = o.startingFor;
   so.kubeconfigFor = [this](const std::string& user) { return kubeconfigText(user); };
   impl_->server = std::make_unique<ApiServer>(*impl_->storage, *impl_->cluster, impl_->log, so,
                                               impl_->certs.get());

@@ -33,6 +33,12 @@ struct SimulatorOptions {
   // Fault rules active from the start (kubesim --fault; same JSON as POST /kubesim/faults).
   json faultRules = json::array();
   std::uint64_t faultSeed = 1;  // fraction-based faults draw from this seed: runs repeat
+  // Serve as a restarting kube-apiserver for this long from the start (kubesim
+  // --starting-seconds): custom resources get 503 "server is starting", /readyz fails.
+  std::chrono::milliseconds startingFor{0};
+  // kubesim --gc-discovery-delay S: the garbage collector learns CRDs created after the start
+  // S scenario seconds late (a real one waits for its 30 s discovery refresh).
+  double gcDiscoveryDelaySeconds = 0;
 };
 
 // One request as the server saw it; tests and benchmarks read these.

@@ -4,9 +4,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "test/kubesim/decode.h"
+#include "test/kubesim/pod_validation.h"
 #include "test/kubesim/schema.h"
 #include "test/kubesim/selectors.h"
 #include "test/kubesim/util.h"
@@ -134,70 +136,6 @@ void defaultPodSpec(json& spec) {
   defaultContainers(spec, "initContainers");
 }
 
-void validatePodSpec(const json& spec, const std::string& path, std::vector<FieldCause>& causes,
-                     bool job) {
-  if (!spec.is_object()) {
-    causes.push_back({"FieldValueRequired", path + ".containers", "Required value"});
-    return;
-  }
-  if (!spec.contains("containers") || !spec["containers"].is_array() ||
-      spec["containers"].empty()) {
-    causes.push_back({"FieldValueRequired", path + ".containers", "Required value"});
-  } else {
-    std::set<std::string> names;
-    for (std::size_t i = 0; i < spec["containers"].size(); ++i) {
-      const auto& c = spec["containers"][i];
-      std::string p = path + ".containers[" + std::to_string(i) + "]";
-      std::string name = c.is_object() ? c.value("name", std::string()) : "";
-      if (name.empty()) {
-        causes.push_back({"FieldValueRequired", p + ".name", "Required value"});
-      } else if (auto e = validateDns1123Label(name); !e.empty()) {
-        causes.push_back(
-            {"FieldValueInvalid", p + ".name", "Invalid value: " + quote(name) + ": " + e});
-      } else if (!names.insert(name).second) {
-        causes.push_back({"FieldValueDuplicate", p + ".name", "Duplicate value: " + quote(name)});
-      }
-      if (!c.is_object() || !c.contains("image") || !c["image"].is_string() ||
-          c["image"].get<std::string>().empty()) {
-        causes.push_back({"FieldValueRequired", p + ".image", "Required value"});
-      }
-      if (c.is_object() && c.contains("env") && c["env"].is_array()) {
-        for (std::size_t j = 0; j < c["env"].size(); ++j) {
-          const auto& e = c["env"][j];
-          const std::string ep = p + ".env[" + std::to_string(j) + "].name";
-          const std::string en = e.is_object() ? e.value("name", std::string()) : "";
-          if (en.empty()) {
-            causes.push_back({"FieldValueRequired", ep, "Required value"});
-          } else if (auto err = validateEnvVarName(en); !err.empty()) {
-            causes.push_back({"FieldValueInvalid", ep, "Invalid value: " + quote(en) + ": " + err});
-          }
-        }
-      }
-    }
-  }
-  if (spec.contains("serviceAccountName") && spec["serviceAccountName"].is_string()) {
-    const std::string sa = spec["serviceAccountName"].get<std::string>();
-    if (!sa.empty()) {
-      if (auto e = validateDns1123Subdomain(sa); !e.empty()) {
-        causes.push_back({"FieldValueInvalid", path + ".serviceAccountName",
-                          "Invalid value: " + quote(sa) + ": " + e});
-      }
-    }
-  }
-  std::string rp = spec.value("restartPolicy", std::string("Always"));
-  if (job) {
-    if (rp != "OnFailure" && rp != "Never") {
-      causes.push_back(
-          {"FieldValueNotSupported", path + ".restartPolicy",
-           "Unsupported value: " + quote(rp) + ": supported values: \"OnFailure\", \"Never\""});
-    }
-  } else if (rp != "Always" && rp != "OnFailure" && rp != "Never") {
-    causes.push_back({"FieldValueNotSupported", path + ".restartPolicy",
-                      "Unsupported value: " + quote(rp) +
-                          ": supported values: \"Always\", \"OnFailure\", \"Never\""});
-  }
-}
-
 std::string nameValidation(const ResourceInfo& info, const std::string& name) {
   if (info.group.empty() && (info.plural == "namespaces" || info.plural == "services")) {
     return validateDns1123Label(name);
@@ -212,6 +150,15 @@ std::string nameValidation(const ResourceInfo& info, const std::string& name) {
 }
 
 const char* kStateFile = "kubesim-state.json";
+const char* kLastApplied = "kubectl.kubernetes.io/last-applied-configuration";
+
+// etcd refuses a request over 1.5 MiB (--max-request-bytes); kube-apiserver passes etcd's error
+// on as a 500 Status without a reason. kubesim measures the stored JSON (see docs/kubesim.md).
+void checkEtcdRequestSize(const json& object) {
+  constexpr std::size_t kEtcdMaxRequestBytes = 1536 * 1024;
+  if (object.dump().size() > kEtcdMaxRequestBytes)
+    throw ApiException(500, "", "etcdserver: request is too large");
+}
 
 }  // namespace
 
@@ -348,6 +295,23 @@ std::vector<json> Storage::list(const std::string& resource, const std::string& 
   return listWith(resource, ns, o).items;
 }
 
+namespace {
+
+// The messages of k8s.io/apiserver/pkg/storage/etcd3 when etcd has compacted a paged list's
+// revision.
+const char* kInconsistentContinue =
+    "The provided continue parameter is too old to display a consistent list result. You can "
+    "start a new list without the continue parameter, or use the continue token in this response "
+    "to retrieve the remainder of the results. Continuing with the provided token results in an "
+    "inconsistent list - objects that were created, modified, or deleted between the time the "
+    "first chunk was returned and now may show up in the list.";
+
+std::string continueToken(std::int64_t rv, const std::string& start) {
+  return base64Encode(json{{"v", "meta.k8s.io/v1"}, {"rv", rv}, {"start", start}}.dump());
+}
+
+}  // namespace
+
 ListResult Storage::listWith(const std::string& resource, const std::string& ns,
                              const ListOptions& opts) {
   auto served = requireInfo(resource);
@@ -355,10 +319,13 @@ ListResult Storage::listWith(const std::string& resource, const std::string& ns,
   auto ls = LabelSelector::parse(opts.labelSelector);
   auto fs = FieldSelector::parse(opts.fieldSelector, supportedFieldLabels(resource));
   std::string start;
+  std::int64_t tokenRv = 0;  // the snapshot the first page was served from (-1: the latest)
   if (!opts.continueToken.empty()) {
     try {
       json t = json::parse(base64Decode(opts.continueToken));
       start = t.at("start").get<std::string>();
+      tokenRv = t.at("rv").get<std::int64_t>();
+      if (tokenRv == 0 || tokenRv < -1) throw std::invalid_argument("rv");
     } catch (const std::exception&) {
       throw badRequest(
           "continue key is not valid: incorrect encoded start resourceVersion (version "
@@ -367,18 +334,41 @@ ListResult Storage::listWith(const std::string& resource, const std::string& ns,
   }
   ListResult r;
   std::shared_lock lock(mu_);
-  r.resourceVersion = rv_;
-  auto b = data_.find(storageRes);
-  if (b == data_.end()) return r;
-  const auto& bucket = b->second;
+  // Every page of a paged list answers from the first page's revision, as etcd serves it.
+  const std::uint64_t at = tokenRv > 0 ? static_cast<std::uint64_t>(tokenRv) : rv_;
+  if (at < compacted_) {
+    ApiException e = expired(kInconsistentContinue);
+    e.listMeta = {{"continue", continueToken(-1, start)}};
+    throw e;
+  }
+  r.resourceVersion = at;
   std::string prefix = (served.namespaced && !ns.empty()) ? ns + "/" : "";
-  auto it = start.empty() ? bucket.lower_bound(prefix) : bucket.lower_bound(start);
+  // The objects as they were at `at`: the current ones with every later change undone.
+  std::map<std::string, const json*> view;
+  auto b = data_.find(storageRes);
+  if (b != data_.end()) {
+    auto it = start.empty() ? b->second.lower_bound(prefix) : b->second.lower_bound(start);
+    for (; it != b->second.end(); ++it) {
+      if (!prefix.empty() && it->first.compare(0, prefix.size(), prefix) != 0) break;
+      view.emplace_hint(view.end(), it->first, &it->second);
+    }
+  }
+  for (auto h = history_.rbegin(); h != history_.rend() && (*h)->rv > at; ++h) {
+    const auto& e = **h;
+    if (e.resource != storageRes) continue;
+    const std::string key = keyOf(e.ns, metaString(e.object, "name"));
+    if (!prefix.empty() && key.compare(0, prefix.size(), prefix) != 0) continue;
+    if (!start.empty() && key < start) continue;
+    if (e.type == StoreEvent::Type::Added)
+      view.erase(key);
+    else
+      view[key] = e.type == StoreEvent::Type::Modified ? &e.oldObject : &e.deleted;
+  }
   std::int64_t remaining = 0;
   std::string lastKey;
   bool full = false;
-  for (; it != bucket.end(); ++it) {
-    if (!prefix.empty() && it->first.compare(0, prefix.size(), prefix) != 0) break;
-    const json& stored = it->second;
+  for (const auto& [key, obj] : view) {
+    const json& stored = *obj;
     json labels =
         stored["metadata"].contains("labels") ? stored["metadata"]["labels"] : json::object();
     if (!ls.empty() && !ls.matches(labels)) continue;
@@ -391,12 +381,13 @@ ListResult Storage::listWith(const std::string& resource, const std::string& ns,
       continue;
     }
     r.items.push_back(toServed(served, stored, opts.version));
-    lastKey = it->first;
+    lastKey = key;
     if (opts.limit > 0 && static_cast<std::int64_t>(r.items.size()) >= opts.limit) full = true;
   }
   if (full && remaining > 0) {
-    json t = {{"rv", rv_}, {"start", lastKey + std::string(1, '\x01')}};
-    r.continueToken = base64Encode(t.dump());
+    // A continuation of an inconsistent (rv -1) list stays at the latest revision.
+    r.continueToken = continueToken(tokenRv == -1 ? -1 : static_cast<std::int64_t>(at),
+                                    lastKey + std::string(1, '\x01'));
     r.remainingItemCount = remaining;
   }
   return r;
@@ -476,6 +467,7 @@ void Storage::commit(const ResourceInfo& info, StoreEvent::Type type, json& obje
   e->ns = ns;
   e->object = object;
   if (type == StoreEvent::Type::Modified) e->oldObject = old;
+  if (type == StoreEvent::Type::Deleted) e->deleted = old;
   history_.push_back(std::move(e));
   while (history_.size() > options_.watchWindow) {
     compacted_ = history_.front()->rv;
@@ -665,12 +657,22 @@ void Storage::prepareObject(const ResourceInfo& info, json& obj, const json* old
         if (!tl.empty()) obj["metadata"]["labels"] = tl;
       }
       if (!spec.value("manualSelector", false)) {
-        std::string uid = metaString(obj, "uid");
-        tl["batch.kubernetes.io/controller-uid"] = uid;
-        tl["batch.kubernetes.io/job-name"] = name;
-        tl["controller-uid"] = uid;
-        tl["job-name"] = name;
-        spec["selector"] = {{"matchLabels", {{"batch.kubernetes.io/controller-uid", uid}}}};
+        // generateSelector: labels the user set are kept (validation then refuses a conflict),
+        // and the selector gains the controller-uid label.
+        const std::string uid = metaString(obj, "uid");
+        for (const char* k : {"controller-uid", "batch.kubernetes.io/controller-uid"})
+          if (!tl.contains(k)) tl[k] = uid;
+        for (const char* k : {"job-name", "batch.kubernetes.io/job-name"})
+          if (!tl.contains(k)) tl[k] = name;
+        auto& sel = spec["selector"];
+        if (!sel.is_object()) sel = json::object();
+        if (!sel.contains("matchLabels") || !sel["matchLabels"].is_object())
+          sel["matchLabels"] = json::object();
+        if (!sel["matchLabels"].contains("batch.kubernetes.io/controller-uid"))
+          sel["matchLabels"]["batch.kubernetes.io/controller-uid"] = uid;
+        validateGeneratedSelector(obj, causes);
+      } else if (!spec.contains("selector") || spec["selector"].is_null()) {
+        causes.push_back({"FieldValueRequired", "spec.selector", "Required value"});
       }
       obj["status"] = json::object();
     } else {
@@ -681,7 +683,17 @@ void Storage::prepareObject(const ResourceInfo& info, json& obj, const json* old
              "Invalid value: " + spec.value("selector", json()).dump() + ": field is immutable"});
       }
     }
+    validateTemplateLabels(tmpl, "spec.template", causes);
     validatePodSpec(tmpl.value("spec", json()), "spec.template.spec", causes, true);
+    if (spec.contains("selector") && !spec["selector"].is_null()) {
+      const json tlabels = tmpl.contains("metadata") && tmpl["metadata"].is_object()
+                               ? tmpl["metadata"].value("labels", json::object())
+                               : json::object();
+      if (!LabelSelector::fromObject(spec["selector"]).matches(tlabels))
+        causes.push_back({"FieldValueInvalid", "spec.template.metadata.labels",
+                          "Invalid value: " + goStringMap(tlabels) +
+                              ": `selector` does not match template `labels`"});
+    }
     if (spec.contains("backoffLimit") && spec["backoffLimit"].is_number() &&
         spec["backoffLimit"].get<double>() < 0) {
       causes.push_back({"FieldValueInvalid", "spec.backoffLimit",
@@ -916,10 +928,22 @@ json Storage::createLocked(const ResourceInfo& info, const std::string& nsIn, js
     }
     meta["name"] = name;
   }
-  if (auto e = nameValidation(info, name); !e.empty()) {
-    throw invalid(
-        info.kind, info.group, name,
-        {{"FieldValueInvalid", "metadata.name", "Invalid value: " + quote(name) + ": " + e}});
+  {
+    // ValidateObjectMeta: generateName is checked as a prefix (a trailing '-' allowed), then the
+    // name the storage generated from it.
+    std::vector<FieldCause> causes;
+    const std::string gen = meta.value("generateName", std::string());
+    if (!gen.empty()) {
+      std::string masked = gen;
+      if (masked.back() == '-') masked.back() = 'a';
+      if (auto e = nameValidation(info, masked); !e.empty())
+        causes.push_back({"FieldValueInvalid", "metadata.generateName",
+                          "Invalid value: " + quote(gen) + ": " + e});
+    }
+    if (auto e = nameValidation(info, name); !e.empty())
+      causes.push_back(
+          {"FieldValueInvalid", "metadata.name", "Invalid value: " + quote(name) + ": " + e});
+    if (!causes.empty()) throw invalid(info.kind, info.group, name, causes);
   }
   if (info.namespaced) {
     auto& nsb = data_["namespaces"];
@@ -953,6 +977,7 @@ json Storage::createLocked(const ResourceInfo& info, const std::string& nsIn, js
                       info.apiVersionFor(version), "", appliedSet);
   if (w.admit) w.admit(object, nullptr);
   if (w.dryRun) return object;
+  checkEtcdRequestSize(object);
   json none;
   commit(info, StoreEvent::Type::Added, object, none);
   if (info.qualified() == "namespaces") createNamespaceDefaults(name);
@@ -1069,8 +1094,14 @@ json Storage::updateLocked(const ResourceInfo& info, const std::string& nsIn,
   if (managedFieldsOverride) {
     next["metadata"]["managedFields"] = *managedFieldsOverride;
   } else {
-    next["metadata"]["managedFields"] = old["metadata"].value("managedFields", json::array());
+    // A request that changes managedFields itself (kubectl's client-side-apply upgrade patch)
+    // has them taken as given; otherwise the live ones are kept.
+    const json sent = object["metadata"].value("managedFields", json());
+    const json live = old["metadata"].value("managedFields", json::array());
+    next["metadata"]["managedFields"] =
+        !status && sent.is_array() && !sent.empty() && sent != live ? sent : live;
     json oldCopy = old;
+    oldCopy["metadata"]["managedFields"] = next["metadata"]["managedFields"];
     updateManagedFields(next, &oldCopy, managerFor(w), "Update", info.apiVersionFor(version),
                         status ? "status" : "", nullptr);
   }
@@ -1095,6 +1126,7 @@ json Storage::updateLocked(const ResourceInfo& info, const std::string& nsIn,
     deleteNow(info, next);
     return next;
   }
+  checkEtcdRequestSize(next);
   commit(info, StoreEvent::Type::Modified, next, old);
   if (info.qualified() == "customresourcedefinitions.apiextensions.k8s.io") registerCrd(next);
   return next;
@@ -1368,6 +1400,17 @@ json Storage::applyLocked(const ResourceInfo& served, const ResourceInfo& info,
   json current = it->second;
   json mf = current["metadata"].value("managedFields", json::array());
   if (!mf.is_array()) mf = json::array();
+  // lastAppliedManager: the "kubectl" manager upgrading an object from client-side apply takes
+  // over, without conflicts, the fields its last-applied-configuration annotation lists.
+  const std::string lastApplied =
+      current["metadata"].contains("annotations") && current["metadata"]["annotations"].is_object()
+          ? current["metadata"]["annotations"].value(kLastApplied, std::string())
+          : std::string();
+  json allowed = json::object();
+  if (manager == "kubectl" && !lastApplied.empty()) {
+    const json la = json::parse(lastApplied, nullptr, false);
+    if (la.is_object()) allowed = fieldSetOf(ownedView(la, sub, info.statusSubresource));
+  }
   // Conflicts: fields another manager owns whose value this apply would change.
   json conflicts = json::array();
   std::vector<std::string> conflictMsgs;
@@ -1391,6 +1434,7 @@ json Storage::applyLocked(const ResourceInfo& served, const ResourceInfo& info,
         json* cur = &one;
         for (const auto& s : leaf) cur = &((*cur)[s] = json::object());
         conflictSet = fieldSetUnion(conflictSet, one);
+        if (!fieldSetEmpty(fieldSetIntersection(one, allowed))) continue;  // taken over
         for (const auto& p : fieldSetPaths(one)) byManager[m].push_back(p);
       }
     }
@@ -1440,6 +1484,17 @@ json Storage::applyLocked(const ResourceInfo& served, const ResourceInfo& info,
   patchBody.erase("kind");
   patchBody["metadata"].erase("resourceVersion");
   result = applyStrategicMergePatch(result, patchBody);
+  // lastAppliedUpdater: an apply by kubectl keeps an existing last-applied-configuration
+  // annotation current (the applied object without the annotation, as JSON with a newline).
+  if (!lastApplied.empty() && manager == "kubectl" && !status) {
+    json la = appliedIn;
+    if (la.contains("metadata") && la["metadata"].is_object() &&
+        la["metadata"].contains("annotations") && la["metadata"]["annotations"].is_object()) {
+      la["metadata"]["annotations"].erase(kLastApplied);
+      if (la["metadata"]["annotations"].empty()) la["metadata"].erase("annotations");
+    }
+    result["metadata"]["annotations"][kLastApplied] = la.dump() + "\n";
+  }
   if (!metaString(applied, "resourceVersion").empty()) {
     result["metadata"]["resourceVersion"] = applied["metadata"]["resourceVersion"];
   }

@@ -39,6 +39,7 @@ struct HistoryEntry {
   std::string ns;
   json object;
   json oldObject;  // before the change (null for Added): selector transitions in watches
+  json deleted;    // for Deleted: the object as it was stored (lists at an older version)
 
   // The object as served in `version`, serialized once however many watches send it (every
   // watch used to copy and dump each event itself: 50 watches made a create 8x slower).

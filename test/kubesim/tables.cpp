@@ -381,7 +381,8 @@ json builtinCells(const std::string& q, const json& o) {
   } else if (q == "events" || q == "events.events.k8s.io") {
     bool v1 = q != "events";
     const json inv = o.value(v1 ? "regarding" : "involvedObject", json::object());
-    std::string last = str(o, {v1 ? "deprecatedLastTimestamp" : "lastTimestamp"});
+    std::string last = str(o, {"series", "lastObservedTime"});
+    if (last.empty()) last = str(o, {v1 ? "deprecatedLastTimestamp" : "lastTimestamp"});
     if (last.empty()) last = str(o, {"eventTime"});
     if (last.empty()) last = str(o, {"metadata", "creationTimestamp"});
     std::string first = str(o, {v1 ? "deprecatedFirstTimestamp" : "firstTimestamp"});

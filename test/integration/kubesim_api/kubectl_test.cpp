@@ -1,7 +1,10 @@
 // The real kubectl against an in-process kubesim: the commands users run on our CRDs.
 #include <catch2/catch.hpp>
 
+#include <set>
+
 #include "test/kubesim/simulator.h"
+#include "test/kubesim/util.h"
 #include "test/support/process.h"
 
 using testsupport::kubectl;
@@ -256,4 +259,115 @@ TEST_CASE_METHOD(Fixture, "an unknown token gets 401") {
   auto r = kubectl(bad, {"get", "pods"});
   CHECK(r.exitCode != 0);
   CHECK(r.err.find("You must be logged in to the server") != std::string::npos);
+}
+
+namespace {
+// The claims of a JWT (its middle part, base64url without padding).
+nlohmann::json jwtClaims(const std::string& token) {
+  auto a = token.find('.'), b = token.rfind('.');
+  std::string p = token.substr(a + 1, b - a - 1);
+  for (auto& c : p) {
+    if (c == '-') c = '+';
+    if (c == '_') c = '/';
+  }
+  while (p.size() % 4) p += '=';
+  return nlohmann::json::parse(kubesim::base64Decode(p), nullptr, false);
+}
+}  // namespace
+
+TEST_CASE("kubectl create token issues a token kubesim authenticates with RBAC applying") {
+  kubesim::SimulatorOptions o;
+  o.runCluster = false;
+  o.rbac = true;
+  kubesim::Simulator sim(o);
+  sim.start();
+  testsupport::TempDir dir;
+  auto kc = sim.writeKubeconfig(dir.file("kubeconfig"));
+  auto run = [&](const std::vector<std::string>& args, const std::string& in = "") {
+    auto r = kubectl(kc, args, in);
+    INFO("kubectl " << args[0] << ": " << r.out << r.err);
+    return r;
+  };
+  REQUIRE(run({"create", "serviceaccount", "runner"}).exitCode == 0);
+  REQUIRE(
+      run({"create", "role", "cm-reader", "--verb=list,get", "--resource=configmaps"}).exitCode ==
+      0);
+  REQUIRE(run({"create", "rolebinding", "runner-cm", "--role=cm-reader",
+               "--serviceaccount=default:runner"})
+              .exitCode == 0);
+  auto t = run({"create", "token", "runner", "--duration=20m"});
+  REQUIRE(t.exitCode == 0);
+  const std::string token = kubesim::trim(t.out);
+  auto claims = jwtClaims(token);
+  REQUIRE(claims.is_object());
+  CHECK(claims["sub"] == "system:serviceaccount:default:runner");
+  CHECK(claims["exp"].get<long long>() - claims["iat"].get<long long>() == 1200);
+  CHECK(claims["aud"] == nlohmann::json::array({"https://kubernetes.default.svc.cluster.local"}));
+  // The token is the service account, with its RBAC: configmaps yes, secrets no.
+  auto r = run({"--token", token, "get", "configmaps"});
+  CHECK(r.exitCode == 0);
+  r = run({"--token", token, "get", "secrets"});
+  CHECK(r.exitCode != 0);
+  CHECK_THAT(r.err, Catch::Contains("secrets is forbidden: User "
+                                    "\"system:serviceaccount:default:runner\" cannot list "
+                                    "resource \"secrets\" in API group \"\" in the namespace "
+                                    "\"default\""));
+  // Durations under ten minutes are refused by the API server.
+  r = run({"create", "token", "runner", "--duration=5m"});
+  CHECK(r.exitCode != 0);
+  CHECK_THAT(r.err, Catch::Contains("error: failed to create token: "
+                                    "TokenRequest.authentication.k8s.io \"\" is invalid: "
+                                    "spec.expirationSeconds: Invalid value: 300: may not "
+                                    "specify a duration less than 10 minutes"));
+  r = run({"create", "token", "nobody"});
+  CHECK_THAT(r.err, Catch::Contains("serviceaccounts \"nobody\" not found"));
+  // A token for another audience does not authenticate to the API server.
+  auto other = run({"create", "token", "runner", "--audience=vault"});
+  REQUIRE(other.exitCode == 0);
+  r = run({"--token", kubesim::trim(other.out), "get", "configmaps"});
+  CHECK_THAT(r.err, Catch::Contains("You must be logged in to the server"));
+  // A bound token dies with its ServiceAccount.
+  REQUIRE(run({"delete", "serviceaccount", "runner"}).exitCode == 0);
+  r = run({"--token", token, "get", "configmaps"});
+  CHECK(r.exitCode != 0);
+  CHECK_THAT(r.err, Catch::Contains("You must be logged in to the server"));
+}
+
+TEST_CASE_METHOD(Fixture, "kubectl apply then apply --server-side upgrades the field manager") {
+  const std::string cm1 =
+      "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  a: one\n  b: two\n";
+  auto r = run({"apply", "-f", "-"}, cm1);
+  REQUIRE(r.exitCode == 0);
+  r = run({"get", "configmap", "settings", "-o", "json", "--show-managed-fields"});
+  auto before = nlohmann::json::parse(r.out, nullptr, false);
+  REQUIRE(before.is_object());
+  CHECK(before["metadata"]["managedFields"][0]["manager"] == "kubectl-client-side-apply");
+  // Server-side apply of a changed value: the API server lets the "kubectl" manager take over
+  // what the last-applied annotation lists (no conflict with kubectl-client-side-apply).
+  const std::string cm2 =
+      "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  a: uno\n";
+  r = run({"apply", "--server-side", "-f", "-"}, cm2);
+  INFO(r.out << r.err);
+  REQUIRE(r.exitCode == 0);
+  CHECK_THAT(r.out, Catch::Contains("serverside-applied"));
+  r = run({"get", "configmap", "settings", "-o", "json", "--show-managed-fields"});
+  auto after = nlohmann::json::parse(r.out, nullptr, false);
+  REQUIRE(after.is_object());
+  // kubectl moves the client-side manager's fields (b too) to its Apply manager, then applies
+  // again: b, applied before and not now, goes, as a client-side apply would have removed it.
+  CHECK(after["data"] == nlohmann::json{{"a", "uno"}});
+  std::set<std::string> managers;
+  for (const auto& e : after["metadata"]["managedFields"])
+    managers.insert(e["manager"].get<std::string>() + "/" + e["operation"].get<std::string>());
+  CHECK(managers.count("kubectl/Apply") == 1);
+  CHECK(managers.count("kubectl-client-side-apply/Update") == 0);
+  // The annotation is kept current by the API server for a later client-side apply.
+  const std::string last =
+      after["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"];
+  CHECK_THAT(last, Catch::Contains("\"a\":\"uno\""));
+  CHECK(managers.count("kubectl-last-applied/Apply") == 1);
+  // Applying the same again changes nothing and conflicts with nobody.
+  r = run({"apply", "--server-side", "-f", "-"}, cm2);
+  REQUIRE(r.exitCode == 0);
+  CHECK(run({"get", "configmap", "settings", "-o", "jsonpath={.data}"}).out == R"({"a":"uno"})");
 }

@@ -879,3 +879,90 @@ TEST_CASE("cluster: kubesim --fault flags fail and delay requests from the start
   CHECK(bad.err.find("kubesim: --fault verb=get,code=418: fault rule: code: unsupported status "
                      "code 418") != std::string::npos);
 }
+
+TEST_CASE("cluster: the scheduler writes events.k8s.io/v1 Events, read as core/v1 too") {
+  Cluster c;
+  c.apply(jobYaml("pending", "unschedulable"));
+  json pod;
+  REQUIRE(waitFor([&] {
+    pod = c.jobPod("default", "pending");
+    return conditionIs(pod, "PodScheduled", "False");
+  }));
+  const std::string podName = pod["metadata"]["name"];
+  json v1;
+  REQUIRE(waitFor([&] {
+    auto list = c.get({"events.v1.events.k8s.io", "-n", "default", "--field-selector",
+                       "regarding.name=" + podName});
+    if (!list.is_object() || list["items"].empty()) return false;
+    v1 = list["items"][0];
+    return true;
+  }));
+  CHECK(v1["apiVersion"] == "events.k8s.io/v1");
+  CHECK(v1["reportingController"] == "default-scheduler");
+  CHECK(v1["action"] == "Scheduling");
+  CHECK(v1["reason"] == "FailedScheduling");
+  CHECK(v1["type"] == "Warning");
+  CHECK_THAT(v1["note"].get<std::string>(), Catch::StartsWith("0/1 nodes are available"));
+  CHECK(v1["regarding"]["kind"] == "Pod");
+  CHECK(v1["regarding"]["uid"] == pod["metadata"]["uid"]);
+  CHECK(v1["eventTime"].is_string());
+  CHECK_FALSE(v1.contains("deprecatedSource"));
+  CHECK_FALSE(v1.contains("deprecatedCount"));
+  // The core/v1 view, as the API server converts it: message, reportingComponent, no source.
+  auto core = c.get({"event", "-n", "default", v1["metadata"]["name"].get<std::string>()});
+  REQUIRE(core.is_object());
+  CHECK(core["involvedObject"]["name"] == podName);
+  CHECK(core["message"] == v1["note"]);
+  CHECK(core["reportingComponent"] == "default-scheduler");
+  CHECK(core["action"] == "Scheduling");
+  CHECK(core.value("count", 0) == 0);
+  CHECK(core.value("lastTimestamp", json()).is_null());
+  CHECK(c.hasEvent("default", podName, "FailedScheduling: 0/1 nodes are available"));
+}
+
+TEST_CASE("cluster: with a discovery delay the garbage collector learns a new CRD late") {
+  testsupport::TempDir dir;
+  kubesim::SimulatorOptions o;
+  o.timeScale = kTimeScale;
+  o.gcDiscoveryDelaySeconds = 40;  // 2 s at this time scale
+  kubesim::Simulator sim(o);
+  sim.start();
+  const auto kc = sim.writeKubeconfig(dir.file("kubeconfig"));
+  auto run = [&](const std::vector<std::string>& args, const std::string& in = "") {
+    auto r = testsupport::kubectl(kc, args, in);
+    INFO("kubectl " << args[0] << ": " << r.out << r.err);
+    REQUIRE(r.exitCode == 0);
+    return r;
+  };
+  const auto crdAt = std::chrono::steady_clock::now();
+  run({"apply", "-f", "-"},
+      "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n"
+      "  name: widgets.example.io\nspec:\n  group: example.io\n  scope: Namespaced\n"
+      "  names:\n    plural: widgets\n    kind: Widget\n  versions:\n  - name: v1\n"
+      "    served: true\n    storage: true\n    schema:\n      openAPIV3Schema:\n"
+      "        type: object\n        x-kubernetes-preserve-unknown-fields: true\n");
+  run({"apply", "-f", "-"}, "apiVersion: example.io/v1\nkind: Widget\nmetadata:\n  name: w\n");
+  run({"create", "configmap", "owner"});
+  const std::string widgetUid = run({"get", "widget", "w", "-o", "jsonpath={.metadata.uid}"}).out;
+  const std::string ownerUid =
+      run({"get", "configmap", "owner", "-o", "jsonpath={.metadata.uid}"}).out;
+  auto dependent = [](const std::string& name, const std::string& apiVersion,
+                      const std::string& kind, const std::string& owner, const std::string& uid) {
+    return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: " + name +
+           "\n  ownerReferences:\n  - apiVersion: " + apiVersion + "\n    kind: " + kind +
+           "\n    name: " + owner + "\n    uid: " + uid + "\n";
+  };
+  run({"apply", "-f", "-"}, dependent("of-widget", "example.io/v1", "Widget", "w", widgetUid));
+  run({"apply", "-f", "-"}, dependent("of-configmap", "v1", "ConfigMap", "owner", ownerUid));
+  run({"delete", "widget", "w"});
+  run({"delete", "configmap", "owner"});
+  auto exists = [&](const std::string& name) {
+    return testsupport::kubectl(kc, {"get", "configmap", name}).exitCode == 0;
+  };
+  // The built-in owner's dependent goes at once; the Widget's waits for the discovery refresh.
+  REQUIRE(waitFor([&] { return !exists("of-configmap"); }));
+  if (std::chrono::steady_clock::now() - crdAt < std::chrono::milliseconds(1500))
+    CHECK(exists("of-widget"));
+  REQUIRE(waitFor([&] { return !exists("of-widget"); }));
+  CHECK(std::chrono::steady_clock::now() - crdAt >= std::chrono::milliseconds(1900));
+}
