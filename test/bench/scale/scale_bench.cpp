@@ -429,6 +429,14 @@ void modeBurst(const Args& a) {
         fmt("%.0f Jobs/s (b/a = %.2f)", rates[k], rates[k] / mix),
         k == 0 ? "the server's pace" : "b/a >= 0.8", a.self);
   }
+  if (std::getenv("BENCH_REQUESTS")) {  // every request of the run, by verb, resource, code
+    std::map<std::string, int> by;
+    for (const json& r : sim.requests()) {
+      ++by[r.value("verb", "") + " " + r.value("resource", "") + " " +
+           std::to_string(r.value("code", 0))];
+    }
+    for (const auto& [k, v] : by) std::fprintf(stderr, "%8d %s\n", v, k.c_str());
+  }
 }
 
 long settledRss(int pid) {
