@@ -80,6 +80,21 @@ long rssKiB(int pid) {
   return -1;
 }
 
+// CPU seconds (user + system) a process has used so far.
+double cpuSeconds(int pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(f)), {});
+  std::size_t close = text.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream in(text.substr(close + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && in >> field; ++i) {
+    if (i == 14 || i == 15) ticks += std::atof(field.c_str());
+  }
+  return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
 double percentile(std::vector<double> v, double p) {
   if (v.empty()) return -1;
   std::sort(v.begin(), v.end());
@@ -346,6 +361,8 @@ void createFlowRuns(Sim& sim, const std::string& ns, int from, int to, int worke
 // started later in the same kubesim leaves these FlowRuns alone.
 double requestMix(Sim& sim, const std::string& ns, int n, int workers) {
   sim.namespace_(ns);
+  // The same observers as in (b): the watches that see each Job appear and each run finish.
+  Tracker t(sim, ns);
   int failures = 0;
   double secs = parallel(
       n, workers,
@@ -390,7 +407,12 @@ double requestMix(Sim& sim, const std::string& ns, int n, int workers) {
 
 // (b) The operator turning n FlowRuns, created by `workers` threads, into Jobs. Returns Jobs/s
 // from the first create to the n-th Job; waits until every run is terminal.
-double burst(Sim& sim, const std::string& ns, int n, int workers) {
+struct BurstCpu {
+  double op = 0, sim = 0;
+};
+
+double burst(Sim& sim, const std::string& ns, int n, int workers,
+             const std::function<void()>& atLastJob) {
   sim.namespace_(ns);
   Tracker t(sim, ns);
   auto t0 = SteadyClock::now();
@@ -400,6 +422,7 @@ double burst(Sim& sim, const std::string& ns, int n, int workers) {
     fail("only " + std::to_string(t.jobCount()) + " of " + std::to_string(n) + " Jobs appeared");
   }
   double rate = n / secondsSince(t0);
+  atLastJob();
   testsupport::waitFor([&] { return t.terminalCount() >= static_cast<std::size_t>(n); }, 600s,
                        50ms);
   return rate;
@@ -408,10 +431,14 @@ double burst(Sim& sim, const std::string& ns, int n, int workers) {
 void modeBurst(const Args& a) {
   Sim sim(a.kubesim);
   const std::string w = std::to_string(a.workers);
+  const int simPid = sim.proc->pid();
+  double simCpu0 = cpuSeconds(simPid);
   double mix = requestMix(sim, "mix", a.n, a.workers);
+  double simCpuMix = (cpuSeconds(simPid) - simCpu0) * 1000 / a.n;
   row("(a) request mix alone (FlowRun create + Job create + status write + Event), " +
           std::to_string(a.n) + " runs, " + w + " clients",
-      fmt("%.0f runs/s", mix), "(the server's pace)", a.self);
+      fmt("%.0f runs/s (kubesim %.2f ms CPU per run)", mix, simCpuMix), "(the server's pace)",
+      a.self);
   double rates[2];
   const std::vector<std::string> flags[2] = {{}, {"--kube-api-qps", "0"}};
   const char* names[2] = {"default flags", "--kube-api-qps 0"};
@@ -423,10 +450,17 @@ void modeBurst(const Args& a) {
     }
     Operator op(a.op, sim, "operator-burst-" + std::to_string(k) + ".log", extra);
     if (op.waitReady() < 0) fail("operator not ready");
-    rates[k] = burst(sim, "burst-" + std::to_string(k), a.n, a.workers);
+    double simCpu = cpuSeconds(simPid), opCpu = cpuSeconds(op.proc->pid());
+    BurstCpu cpu;
+    rates[k] = burst(sim, "burst-" + std::to_string(k), a.n, a.workers, [&] {
+      cpu.sim = (cpuSeconds(simPid) - simCpu) * 1000 / a.n;
+      cpu.op = (cpuSeconds(op.proc->pid()) - opCpu) * 1000 / a.n;
+    });
     row("(b) operator: " + std::to_string(a.n) + " FlowRuns -> Jobs, " + names[k] +
             (a.workers != 4 ? ", " + w + " workers" : "") + ", created by " + w + " clients",
-        fmt("%.0f Jobs/s (b/a = %.2f)", rates[k], rates[k] / mix),
+        fmt("%.0f Jobs/s (b/a = %.2f; CPU per run until the last Job: operator %.2f ms, "
+            "kubesim %.2f ms)",
+            rates[k], rates[k] / mix, cpu.op, cpu.sim),
         k == 0 ? "the server's pace" : "b/a >= 0.8", a.self);
   }
   if (std::getenv("BENCH_REQUESTS")) {  // every request of the run, by verb, resource, code
