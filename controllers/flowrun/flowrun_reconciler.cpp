@@ -107,6 +107,15 @@ void annotate(json& obj, const std::string& key, const std::string& value) {
   md["annotations"][key] = value;
 }
 
+// Equal but for the status message and the conditions' messages.
+bool sameButMessages(FlowRunStatus a, FlowRunStatus b) {
+  for (FlowRunStatus* s : {&a, &b}) {
+    s->message.clear();
+    for (Condition& c : s->conditions) c.message.clear();
+  }
+  return a == b;
+}
+
 }  // namespace
 
 bool isControlledBy(const json& object, const std::string& uid) {
@@ -177,7 +186,7 @@ ReconcileOutcome FlowRunReconciler::reconcile(const runtime::ObjectKey& key) {
 }
 
 ReconcileOutcome FlowRunReconciler::reconcileOnce(const runtime::ObjectKey& key) {
-  kube::ObjectPtr cached = flowRuns_.get(key.ns, key.name);
+  kube::ObjectPtr cached = ownWrites_.freshest(key.str(), flowRuns_.get(key.ns, key.name));
   if (!cached) {
     metrics_.observePhase(key, std::nullopt);
     return ReconcileOutcome::done();
@@ -203,20 +212,30 @@ ReconcileOutcome FlowRunReconciler::reconcileOnce(const runtime::ObjectKey& key)
 
 std::optional<ReconcileOutcome> FlowRunReconciler::commit(Run& run) {
   run.status.observedGeneration = std::max(run.status.observedGeneration, run.generation);
-  if (run.status.toJson() == run.before.toJson() && run.extraEvents.empty()) return std::nullopt;
-  if (run.status.toJson() != run.before.toJson()) {
+  // A status that differs only in its messages (a pending pod's ContainerCreating after
+  // "not scheduled yet", "succeeded; waiting for the Job" after "running") is not written on its
+  // own: one write per transition. The newest message goes out with the next write.
+  const bool changed = !sameButMessages(run.status, run.before);
+  if (!changed && run.extraEvents.empty()) return std::nullopt;
+  if (changed) {
     json obj = run.fr;
     obj["status"] = run.status.toJson();
+    const std::string basedOn = str(meta(run.fr), "resourceVersion");
     auto written = client_.updateStatus(kube::resources::FlowRuns, obj);
     if (!written.ok()) {
       const kube::ApiError& e = written.error();
-      // Someone else wrote first (or the cache is behind): read again and decide again.
-      if (e.isConflict()) return ReconcileOutcome::after(200ms);
+      // Someone else wrote first: read again and decide again.
+      if (e.isConflict()) {
+        ownWrites_.forget(run.key.str());
+        return ReconcileOutcome::after(200ms);
+      }
       if (e.isNotFound()) return ReconcileOutcome::done();
       return ReconcileOutcome::retry("FlowRun " + run.key.str() +
                                      ": status update failed: " + e.describe());
     }
     run.fr = std::move(*written);
+    // Until the watch brings this write, the next reconcile decides on it, not on the cache.
+    ownWrites_.wrote(run.key.str(), basedOn, std::make_shared<const json>(run.fr));
   }
   Phase to = run.status.phase.value_or(Phase::Pending);
   if (run.before.phase != run.status.phase && run.status.phase) {

@@ -11,6 +11,7 @@
 #include "controllers/clusteridentity/identity_provider.h"
 #include "controllers/flowrun/flowrun_metrics.h"
 #include "controllers/flowrun/job_renderer.h"
+#include "controllers/flowrun/own_writes.h"
 #include "controllers/flowrun/status.h"
 #include "controllers/flowrun/watches.h"
 #include "operator/kube/client.h"
@@ -82,6 +83,7 @@ class FlowRunReconciler : public runtime::Reconciler {
   FlowRunMetrics metrics_;
   const clusteridentity::IdentityProvider& identity_;
   FlowRunOptions options_;
+  OwnWrites ownWrites_;
 };
 
 // True when `object`'s controller ownerReference has `uid`.

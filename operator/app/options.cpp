@@ -111,7 +111,10 @@ const std::vector<Flag>& flags() {
          o.context = v;
          return std::string();
        }},
-      {"kube-api-qps", "client-side request rate limit; 0 turns it off", false,
+      {"kube-api-qps",
+       "client-side request rate limit (requests/s); 0 turns it off and leaves the pace to the "
+       "API server's Priority and Fairness",
+       false,
        [](const Options& o) {
          std::ostringstream s;
          s << o.kubeApiQps;
@@ -128,7 +131,7 @@ const std::vector<Flag>& flags() {
            return "expects a number >= 0, got \"" + v + "\"";
          }
        }},
-      {"kube-api-burst", "client-side request burst", false,
+      {"kube-api-burst", "client-side request burst (with --kube-api-qps > 0)", false,
        [](const Options& o) { return std::to_string(o.kubeApiBurst); },
        [](Options& o, const std::string& v) { return setInt(o.kubeApiBurst, v, 1); }},
       {"namespaces",

@@ -77,9 +77,26 @@ void TaskRunner::stop() {
     std::lock_guard lock(mu_);
     stopping_ = true;
     tasks_.clear();
+    due_.clear();
   }
   cv_.notify_all();
   if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+}
+
+void TaskRunner::insertLocked(const std::string& key, std::chrono::steady_clock::time_point at,
+                              Task task) {
+  auto it = tasks_.find(key);
+  if (it == tasks_.end()) {
+    tasks_.emplace(key, Entry{at, std::move(task)});
+    due_.emplace(at, key);
+    return;
+  }
+  if (at < it->second.at) {
+    due_.erase({it->second.at, key});
+    it->second.at = at;
+    due_.emplace(at, key);
+  }
+  it->second.task = std::move(task);
 }
 
 void TaskRunner::schedule(const std::string& key, std::chrono::steady_clock::time_point at,
@@ -87,13 +104,7 @@ void TaskRunner::schedule(const std::string& key, std::chrono::steady_clock::tim
   {
     std::lock_guard lock(mu_);
     if (stopping_) return;
-    auto it = tasks_.find(key);
-    if (it == tasks_.end()) {
-      tasks_.emplace(key, Entry{at, std::move(task)});
-    } else {
-      if (at < it->second.at) it->second.at = at;
-      it->second.task = std::move(task);
-    }
+    insertLocked(key, at, std::move(task));
   }
   cv_.notify_all();
 }
@@ -110,10 +121,7 @@ void TaskRunner::run() {
       cv_.wait(lock);
       continue;
     }
-    auto next = tasks_.begin();
-    for (auto it = tasks_.begin(); it != tasks_.end(); ++it) {
-      if (it->second.at < next->second.at) next = it;
-    }
+    auto next = tasks_.find(due_.begin()->second);
     auto now = std::chrono::steady_clock::now();
     if (next->second.at > now) {
       // A copy: the task may be cancelled (erased) while this thread waits.
@@ -123,6 +131,7 @@ void TaskRunner::run() {
     }
     std::string key = next->first;
     Task task = std::move(next->second.task);
+    due_.erase(due_.begin());
     tasks_.erase(next);
     lock.unlock();
     bool failed = false;
@@ -144,7 +153,7 @@ void TaskRunner::run() {
       auto delay = std::chrono::milliseconds(std::min(5000, 20 << std::min(n, 8)));
       auto it = tasks_.find(key);
       if (it == tasks_.end() && !stopping_) {
-        tasks_.emplace(key, Entry{std::chrono::steady_clock::now() + delay, std::move(task)});
+        insertLocked(key, std::chrono::steady_clock::now() + delay, std::move(task));
       }
     } else {
       failures_.erase(key);

@@ -344,6 +344,7 @@ void JobController::onEvent(const StoreEvent& event) {
   if (event.resource == "jobs.batch") {
     enqueue(md.value("namespace", ""), md.value("name", ""));
   } else if (event.resource == "pods") {
+    indexPod(event);
     for (const auto& ref : arrayAt(md, "ownerReferences")) {
       if (ref.value("kind", "") == "Job" && ref.value("controller", false)) {
         enqueue(md.value("namespace", ""), ref.value("name", ""));
@@ -352,7 +353,73 @@ void JobController::onEvent(const StoreEvent& event) {
   }
 }
 
+namespace {
+
+std::string controllerUid(const json& pod) {
+  for (const auto& ref : arrayAt(objectAt(pod, "metadata"), "ownerReferences")) {
+    if (ref.value("kind", "") == "Job" && ref.value("controller", false)) {
+      return ref.value("uid", "");
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+void JobController::indexPod(const StoreEvent& event) {
+  const auto md = objectAt(event.object, "metadata");
+  const std::string name = md.value("name", "");
+  const std::string uid = controllerUid(event.object);
+  const std::string oldUid = event.oldObject.is_object() ? controllerUid(event.oldObject) : "";
+  std::lock_guard lock(podsMu_);
+  auto drop = [&](const std::string& owner) {
+    auto it = podsByOwner_.find(owner);
+    if (it == podsByOwner_.end()) return;
+    it->second.erase(name);
+    if (it->second.empty()) podsByOwner_.erase(it);
+  };
+  if (!oldUid.empty() && oldUid != uid) drop(oldUid);
+  if (uid.empty()) return;
+  if (event.type == StoreEvent::Type::Deleted) {
+    drop(uid);
+  } else {
+    podsByOwner_[uid].insert(name);
+  }
+}
+
+// The pods the Job controls: owned by uid (controller reference) and selected by its
+// controller-uid label, in name order, as the label-selected list returned them.
+std::vector<json> JobController::ownedPods(const std::string& ns, const std::string& uid) {
+  std::vector<std::string> names;
+  {
+    std::lock_guard lock(podsMu_);
+    auto it = podsByOwner_.find(uid);
+    if (it != podsByOwner_.end()) names.assign(it->second.begin(), it->second.end());
+  }
+  std::vector<json> pods;
+  for (const auto& n : names) {
+    json p;
+    try {
+      p = store_.get("pods", ns, n);
+    } catch (const ApiException& e) {
+      if (e.code != 404) throw;
+      continue;  // deleted since; its Deleted event drops it from the index
+    }
+    if (controllerUid(p) != uid) continue;
+    const auto labels = objectAt(p["metadata"], "labels");
+    if (!labels.contains(kControllerUidLabel) || !labels[kControllerUidLabel].is_string() ||
+        labels[kControllerUidLabel].get<std::string>() != uid) {
+      continue;
+    }
+    pods.push_back(std::move(p));
+  }
+  return pods;
+}
+
 void JobController::resync() {
+  for (const auto& pod : store_.list("pods", "")) {
+    indexPod(StoreEvent{StoreEvent::Type::Added, "pods", pod, json()});
+  }
   for (const auto& job : store_.list("jobs.batch", "")) {
     enqueue(job["metadata"].value("namespace", ""), job["metadata"].value("name", ""));
   }
@@ -376,14 +443,7 @@ void JobController::reconcile(const std::string& ns, const std::string& name) {
   Memory& mem = jobs_[key];
   if (mem.uid != uid) mem = Memory{uid, {}, {}, {}, 0};
 
-  std::vector<json> pods;
-  for (auto& p : store_.list("pods", ns, std::string(kControllerUidLabel) + "=" + uid)) {
-    bool owned = false;
-    for (const auto& ref : arrayAt(p["metadata"], "ownerReferences")) {
-      if (ref.value("uid", "") == uid && ref.value("controller", false)) owned = true;
-    }
-    if (owned) pods.push_back(std::move(p));
-  }
+  std::vector<json> pods = ownedPods(ns, uid);
   const double now = Clock::nowSeconds();
   JobTiming timing{now, mem.startedAt, mem.lastFailureAt, mem.finishedAt, clock_.scale()};
   {

@@ -179,9 +179,12 @@ TEST_CASE("reconciling again, even from a stale cache, never creates a second Jo
   Harness h;
   h.add(flowRun());
   h.reconcile();
-  // Stale cache: neither the Job nor the status write has reached the informers.
+  // Stale cache: neither the Job nor the status write has reached the informers. The reconciler
+  // decides on what its own status write returned (status.jobName is set), so it looks the Job
+  // up on the API server instead of creating it again.
   h.reconcile();
-  CHECK(h.client.count("create", "jobs") == 2);  // the second answered AlreadyExists
+  CHECK(h.client.count("create", "jobs") == 1);
+  CHECK(h.client.count("get", "jobs") == 1);
   CHECK(h.client.objects[kube::resources::Jobs.qualifiedName()].size() == 1);
   h.sync();
   std::size_t writes = h.client.count("updateStatus", "flowruns");
@@ -191,6 +194,58 @@ TEST_CASE("reconciling again, even from a stale cache, never creates a second Jo
   CHECK(h.client.count("create", "jobs") == creates);
   CHECK(h.client.count("updateStatus", "flowruns") == writes);  // nothing changed: no write
   CHECK(h.eventsWithReason("JobCreated") == 1);
+}
+
+TEST_CASE("an event of our own Job or pod before the cache has our status write: no 409") {
+  Harness h;
+  h.add(flowRun());
+  h.reconcile();  // the Job is created and Pending is written
+  REQUIRE(h.status()["reason"] == "JobCreated");
+  // The pod starts; the Job and pod informers have it, the FlowRun informer still holds the
+  // FlowRun from before our status write.
+  h.addPod("etl-abcde", runningPodStatus());
+  h.jobs.put(jobTransform()(*h.job()));
+  h.pods.put(podTransform()(*h.client.find(kube::resources::Pods, "data", "etl-abcde")));
+  h.reconcile();
+  CHECK(h.status()["phase"] == "Running");
+  CHECK(h.client.count("updateStatus", "flowruns") == 2);  // no write lost to a 409 and redone
+  CHECK(h.client.count("create", "jobs") == 1);
+  // Once the cache catches up the overlay is dropped and nothing more is written.
+  h.sync();
+  h.reconcile();
+  CHECK(h.client.count("updateStatus", "flowruns") == 2);
+}
+
+TEST_CASE("a status that changes only in its message is not written on its own") {
+  Harness h;
+  h.add(flowRun());
+  h.reconcile();
+  h.addPod("etl-abcde", {{"phase", "Pending"}});
+  h.sync();
+  h.reconcile();
+  REQUIRE(h.status()["reason"] == "PodPending");
+  const std::size_t writes = h.client.count("updateStatus", "flowruns");
+  const std::string message = h.status()["message"];
+  // The pod moves on within Pending (scheduled, its container being created): same phase and
+  // reason, another message.
+  json pod = *h.client.find(kube::resources::Pods, "data", "etl-abcde");
+  pod["status"] = {
+      {"phase", "Pending"},
+      {"conditions", {{{"type", "PodScheduled"}, {"status", "True"}}}},
+      {"containerStatuses",
+       {{{"name", "prefect-job"}, {"state", {{"waiting", {{"reason", "ContainerCreating"}}}}}}}}};
+  h.client.put(kube::resources::Pods, pod);
+  h.sync();
+  h.reconcile();
+  CHECK(h.client.count("updateStatus", "flowruns") == writes);
+  CHECK(h.status()["message"] == message);
+  // The next transition carries the newest state.
+  pod["status"] = runningPodStatus();
+  h.client.put(kube::resources::Pods, pod);
+  h.sync();
+  h.reconcile();
+  CHECK(h.status()["phase"] == "Running");
+  CHECK(h.client.count("updateStatus", "flowruns") == writes + 1);
 }
 
 TEST_CASE("no identity yet: Pending WaitingForClusterIdentity and no Job") {
