@@ -16,6 +16,9 @@ struct ClusterOptions {
   // Fault rules active from the start (same JSON as POST /kubesim/faults).
   json faultRules = json::array();
   std::uint64_t faultSeed = 1;  // fraction-based faults draw from this seed: reproducible runs
+  // With a data dir, the issued tokens are kept in <dataDir>/tokens.json (mode 0600) and
+  // reloaded, so that clients keep working across a kubesim restart.
+  std::string dataDir;
 };
 
 class Cluster {
