@@ -28,6 +28,9 @@ struct Options {
   // FlowRuns
   bool storeApiKeyInSecret = false;
   int maxConcurrentReconciles = 4;
+  // --resync-period: cached objects are reconciled again this often (client-go's resyncPeriod);
+  // 0 turns it off.
+  std::chrono::milliseconds resyncPeriod{std::chrono::minutes(10)};
 
   // Leader election
   bool leaderElect = false;
