@@ -83,7 +83,7 @@ FaultRule parseFaultRule(const json& body) {
     return r;
   }
   if (r.code == 0 && r.delayMs == 0) {
-    throw invalid("code", "a rule needs a code, a delayMs or dropWatchEvents");
+    throw invalid("code", "a rule needs a code or a delayMs");
   }
   if (r.code == 429 && r.retryAfterSeconds == 0) r.retryAfterSeconds = 1;
   return r;
