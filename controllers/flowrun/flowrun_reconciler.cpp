@@ -8,6 +8,7 @@
 #include "controllers/flowrun/diagnosis.h"
 #include "controllers/flowrun/json_util.h"
 #include "controllers/flowrun/labels.h"
+#include "controllers/flowrun/outcome_finalizer.h"
 
 namespace controllers::flowrun {
 
@@ -189,6 +190,8 @@ ReconcileOutcome FlowRunReconciler::reconcileOnce(const runtime::ObjectKey& key)
   kube::ObjectPtr cached = ownWrites_.freshest(key.str(), flowRuns_.get(key.ns, key.name));
   if (!cached) {
     metrics_.observePhase(key, std::nullopt);
+    // Gone: nothing will read the outcome any more, so the Job and pods may go.
+    if (auto failed = releaseOutcome(key, jobNameFor(key.name), true)) return *failed;
     return ReconcileOutcome::done();
   }
   Run run;
@@ -200,8 +203,12 @@ ReconcileOutcome FlowRunReconciler::reconcileOnce(const runtime::ObjectKey& key)
   run.now = now();
   metrics_.observePhase(key, run.before.phase);
 
-  // Being deleted: garbage collection removes the Job, its pods and the Secret.
-  if (deleting(run.fr)) return ReconcileOutcome::done();
+  // Being deleted: garbage collection removes the Job, its pods and the Secret, once the
+  // outcome finalizer is off them.
+  if (deleting(run.fr)) {
+    if (auto failed = releaseOutcome(key, jobNameOf(run), true)) return *failed;
+    return ReconcileOutcome::done();
+  }
   if (run.before.phase && isTerminal(*run.before.phase)) return reconcileTerminal(run);
   // The latch: once status.cancelRequestedAt is set, a revert of spec.cancel changes nothing.
   if (cancelRequested(run.fr) || !run.before.cancelRequestedAt.empty()) {
@@ -267,6 +274,8 @@ ReconcileOutcome FlowRunReconciler::reconcileTerminal(Run& run) {
     run.extraEvents.push_back({"Normal", "CancelIgnored", why});
   }
   if (auto failed = commit(run)) return *failed;
+  // The outcome is in the status (the cache shows it written): the Job and pods may go now.
+  if (auto failed = releaseOutcome(run.key, jobNameOf(run), false)) return *failed;
 
   // A Job that must not run behind a terminal FlowRun is stopped whenever it shows up: a run
   // diagnosed as Crashed while its Job was active (the delete may not have happened before a
@@ -358,6 +367,51 @@ void FlowRunReconciler::deletePods(const std::vector<kube::ObjectPtr>& pods,
   }
 }
 
+std::string FlowRunReconciler::jobNameOf(const Run& run) {
+  return run.status.jobName.empty() ? jobNameFor(run.key.name) : run.status.jobName;
+}
+
+std::optional<ReconcileOutcome> FlowRunReconciler::releaseOutcome(const runtime::ObjectKey& key,
+                                                                  const std::string& jobName,
+                                                                  bool scanPods) {
+  std::vector<std::pair<const kube::ResourceType*, kube::ObjectPtr>> held;
+  kube::ObjectPtr job = jobs_.get(key.ns, jobName);
+  if (job) {
+    auto owner = flowRunKeyFor(*job);
+    if (!owner || owner->name != key.name) job.reset();
+  }
+  if (job) {
+    if (hasOutcomeFinalizer(*job)) held.emplace_back(&kube::resources::Jobs, job);
+    for (auto& p : podsOf(*job)) {
+      if (hasOutcomeFinalizer(*p)) held.emplace_back(&kube::resources::Pods, p);
+    }
+  }
+  // Pods whose Job is gone from the cache are found by their FlowRun (a scan of the namespace:
+  // only once the Job is gone, or when the FlowRun is).
+  if (!job || scanPods) {
+    for (auto& p : podsOfFlowRun(key.ns, key.name)) {
+      bool seen = false;
+      for (const auto& h : held) seen = seen || h.second == p;
+      if (!seen && hasOutcomeFinalizer(*p)) held.emplace_back(&kube::resources::Pods, p);
+    }
+  }
+  kube::PatchOptions po;
+  po.type = kube::PatchType::JsonPatch;
+  for (const auto& [type, obj] : held) {
+    auto patch = outcomeFinalizerRemoval(*obj);
+    if (!patch) continue;
+    const json& md = meta(*obj);
+    auto r = client_.patch(*type, str(md, "namespace"), str(md, "name"), *patch, po);
+    if (r.ok() || r.error().isNotFound()) continue;
+    // 422: the cached object is stale (the finalizer moved); its update event brings us back.
+    if (r.error().isInvalid()) return ReconcileOutcome::after(500ms);
+    return ReconcileOutcome::retry("FlowRun " + key.str() + ": removing finalizer " +
+                                   kOutcomeFinalizer + " from " + type->qualifiedName() + " " +
+                                   str(md, "name") + ": " + r.error().describe());
+  }
+  return std::nullopt;
+}
+
 ReconcileOutcome FlowRunReconciler::reconcileCancel(Run& run) {
   const bool latched = !run.before.cancelRequestedAt.empty();
   const std::string& ns = run.key.ns;
@@ -406,6 +460,8 @@ ReconcileOutcome FlowRunReconciler::reconcileCancel(Run& run) {
       }
     }
     deletePods(podsOf(*job), grace);
+    // A cancelled run's outcome is Cancelled whatever the Job did: nothing to keep.
+    if (auto failed = releaseOutcome(run.key, jobName, false)) return *failed;
     setPhase(run.status, Phase::Cancelling, reason::kCancelRequested, message, run.generation,
              run.now);
     if (auto failed = commit(run)) return *failed;
@@ -416,6 +472,7 @@ ReconcileOutcome FlowRunReconciler::reconcileCancel(Run& run) {
   auto leftovers = podsOfFlowRun(ns, run.key.name);
   if (!leftovers.empty()) {
     deletePods(leftovers, grace);
+    if (auto failed = releaseOutcome(run.key, jobName, true)) return *failed;
     setPhase(run.status, Phase::Cancelling, reason::kCancelRequested,
              "cancel requested; Job " + jobName + " is deleted, waiting for " +
                  std::to_string(leftovers.size()) + " pod(s) to terminate",
@@ -645,6 +702,7 @@ ReconcileOutcome FlowRunReconciler::createJob(Run& run, const std::string& jobNa
   }
 
   json job = std::move(*rendered.job);
+  addOutcomeFinalizer(job);
   const std::chrono::seconds podTimeout = podWatchTimeoutOf(run.fr, baseTemplate);
   annotate(job, kAnnotationFlowRunName, run.key.name);
   annotate(job, kAnnotationPodWatchTimeout, std::to_string(podTimeout.count()));

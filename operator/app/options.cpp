@@ -187,6 +187,18 @@ const std::vector<Flag>& flags() {
       {"max-concurrent-reconciles", "reconcile workers per controller", false,
        [](const Options& o) { return std::to_string(o.maxConcurrentReconciles); },
        [](Options& o, const std::string& v) { return setInt(o.maxConcurrentReconciles, v, 1); }},
+      {"resync-period",
+       "hand every cached FlowRun, Job and pod to the reconcilers again this often, so that a "
+       "lost watch event is recovered; 0 turns it off",
+       false, [](const Options& o) { return showDuration(o.resyncPeriod); },
+       [](Options& o, const std::string& v) {
+         auto d = parseDuration(v);
+         if (!d || d->count() < 0) {
+           return "expects a duration such as 10m or 30s (0 turns resync off), got \"" + v + "\"";
+         }
+         o.resyncPeriod = *d;
+         return std::string();
+       }},
       {"enable-workpools",
        "serve WorkPool objects: poll their Prefect work pools and run flow runs as FlowRuns", true,
        [](const Options& o) { return std::string(o.enableWorkPools ? "true" : "false"); },

@@ -35,6 +35,9 @@ struct Options {
   // 2 cores); against a real API server each reconcile waits ~2 round trips, so more workers
   // overlap more waiting. See README, Flags.
   int maxConcurrentReconciles = 8;
+  // --resync-period: cached objects are reconciled again this often (client-go's resyncPeriod);
+  // 0 turns it off.
+  std::chrono::milliseconds resyncPeriod{std::chrono::minutes(10)};
 
   // Leader election
   bool leaderElect = false;

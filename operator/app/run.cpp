@@ -126,6 +126,7 @@ int run(const Options& options) {
   kube::InformerOptions identityInformerOptions;
   identityInformerOptions.fieldSelector = "metadata.name=" + options.clusterIdentity;
   identityInformerOptions.transform = kube::defaultTransform();
+  identityInformerOptions.resyncPeriod = options.resyncPeriod;
   auto identities =
       kube::makeInformer(client, kube::resources::ClusterIdentities, identityInformerOptions);
 
@@ -133,17 +134,20 @@ int run(const Options& options) {
   cmOptions.namespaces = configMapNamespaces(options);
   cmOptions.labelSelector = controllers::clusteridentity::configMapLabelSelector();
   cmOptions.transform = kube::defaultTransform();
+  cmOptions.resyncPeriod = options.resyncPeriod;
   auto configMaps = kube::makeInformer(client, kube::resources::ConfigMaps, cmOptions);
 
   kube::InformerOptions frOptions;
   frOptions.namespaces = options.namespaces;
   frOptions.transform = controllers::flowrun::flowRunTransform();
+  frOptions.resyncPeriod = options.resyncPeriod;
   auto flowRuns = kube::makeInformer(client, kube::resources::FlowRuns, frOptions);
 
   kube::InformerOptions jobOptions;
   jobOptions.namespaces = options.namespaces;
   jobOptions.labelSelector = controllers::flowrun::kManagedJobSelector;
   jobOptions.transform = controllers::flowrun::jobTransform();
+  jobOptions.resyncPeriod = options.resyncPeriod;
   auto jobs = kube::makeInformer(client, kube::resources::Jobs, jobOptions);
 
   kube::InformerOptions podOptions = jobOptions;

@@ -53,6 +53,7 @@ class Informer : public SharedInformer {
     for (std::size_t i = 0; i < watchers_.size(); ++i) {
       threads_.emplace_back([this, i] { run(*watchers_[i], scopes_[i]); });
     }
+    if (options_.resyncPeriod.count() > 0) threads_.emplace_back([this] { resyncLoop(); });
   }
 
   void stop() override {
@@ -107,6 +108,24 @@ class Informer : public SharedInformer {
         // concurrent, even with one watcher thread per namespace.
         std::lock_guard<std::mutex> lock(dispatchMu_);
         for (const auto& n : cache_.apply(scope, std::move(ev))) notify(n);
+      }
+    }
+  }
+
+  void resyncLoop() {
+    while (!stopping_.load()) {
+      sleep(options_.resyncPeriod);
+      if (stopping_.load()) break;
+      if (!cache_.hasSynced()) continue;
+      // A relist first: what a lost watch event left stale in the cache comes back as a
+      // difference and is notified as such. Then every cached object, for lost requeues.
+      for (auto& w : watchers_) w->requestRelist();
+      // Under the dispatch lock: a resync never runs between a watch event's apply and notify.
+      std::lock_guard<std::mutex> lock(dispatchMu_);
+      for (const auto& obj : cache_.list()) {
+        for (const auto& h : handlers_) {
+          if (h.onUpdate) h.onUpdate(obj, obj);
+        }
       }
     }
   }

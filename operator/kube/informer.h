@@ -45,6 +45,11 @@ struct InformerOptions {
   std::chrono::milliseconds missingResourceMaxDelay{std::chrono::seconds(4)};
   std::int64_t pageSize = 500;  // list page size (limit/continue)
   int watchTimeoutSeconds = 0;  // 0: a random 5-10 minutes per watch
+  // Every period the informer relists (a full list diffed against the cache, as after a 410:
+  // an event the watch lost shows up as a difference) and hands each cached object to the
+  // handlers again as an update with old == new (client-go's resyncPeriod: a lost requeue is
+  // recovered). 0 turns it off.
+  std::chrono::milliseconds resyncPeriod{0};
 };
 
 // Defined by the watcher/reflector implementation (operator/kube/informer.cpp).

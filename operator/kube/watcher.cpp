@@ -24,6 +24,11 @@ Watcher::Watcher(Client& client, ResourceType type, WatcherConfig config)
     : client_(client), type_(std::move(type)), config_(std::move(config)) {}
 
 Result<std::vector<WatcherEvent>> Watcher::step() {
+  // A list in progress is already fresh; a watch (open or about to be) gives way to a relist.
+  if ((state_ == State::InitListed || state_ == State::Watching) && relist_.exchange(false)) {
+    closeStream();
+    state_ = State::Empty;
+  }
   switch (state_) {
     case State::Empty:
       ++relists_;
@@ -139,6 +144,7 @@ Result<std::vector<WatcherEvent>> Watcher::nextEvent() {
     closeStream();
     state_ = State::InitListed;
     if (cancelled_.load()) return ApiError::transport("Cancelled", "the watcher was cancelled");
+    if (relist_.load()) return std::vector<WatcherEvent>{};  // ended by requestRelist()
     if (!streamDelivered_) {
       return ApiError::transport("WatchEnded", "the watch ended without delivering anything");
     }
@@ -157,6 +163,7 @@ Result<std::vector<WatcherEvent>> Watcher::nextEvent() {
     }
     // A broken connection: resume from the last resourceVersion seen.
     state_ = State::InitListed;
+    if (relist_.load()) return std::vector<WatcherEvent>{};  // ended by requestRelist()
     return e;
   }
   streamDelivered_ = true;
@@ -171,6 +178,12 @@ Result<std::vector<WatcherEvent>> Watcher::nextEvent() {
 
 void Watcher::cancel() {
   cancelled_.store(true);
+  std::lock_guard<std::mutex> lock(streamMu_);
+  if (stream_) stream_->cancel();
+}
+
+void Watcher::requestRelist() {
+  relist_.store(true);
   std::lock_guard<std::mutex> lock(streamMu_);
   if (stream_) stream_->cancel();
 }

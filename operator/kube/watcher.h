@@ -52,6 +52,10 @@ class Watcher {
 
   // Thread-safe: makes a step() blocked in a watch return promptly.
   void cancel();
+  // Thread-safe: ends the open watch and makes the next step() start a full relist, whose
+  // result the store diffs against what it holds (the periodic resync: a lost event shows up
+  // as a difference).
+  void requestRelist();
 
   State state() const { return state_; }
   const std::string& resourceVersion() const { return resourceVersion_; }
@@ -80,6 +84,7 @@ class Watcher {
   std::mutex streamMu_;  // guards stream_ against cancel() from another thread
   std::unique_ptr<WatchStream> stream_;
   std::atomic<bool> cancelled_{false};
+  std::atomic<bool> relist_{false};
 };
 
 const char* toString(Watcher::State state);

@@ -4,8 +4,11 @@
 #include <openssl/rand.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
+#include <stdexcept>
 
 #include "test/kubesim/clock.h"
 #include "test/kubesim/events.h"
@@ -33,6 +36,23 @@ std::string randomToken() {
 
 class TokenAuthenticator : public Authenticator {
  public:
+  // Loads the tokens of an earlier run from `path` ("" keeps them in memory only).
+  void persistIn(const std::string& path) {
+    std::lock_guard lock(mu_);
+    path_ = path;
+    if (path_.empty() || !std::filesystem::exists(path_)) return;
+    std::ifstream in(path_);
+    json saved = json::parse(in, nullptr, false);
+    if (!saved.is_object()) {
+      throw std::runtime_error("kubesim: " + path_ + " is not a JSON object of token -> user");
+    }
+    for (const auto& [token, user] : saved.items()) {
+      if (!user.is_object()) continue;
+      UserInfo info{
+          user.value("name", ""), user.value("groups", std::vector<std::string>{}), {}, {}};
+      if (!info.name.empty()) users_[token] = info;
+    }
+  }
   std::string tokenFor(const std::string& user) {
     std::lock_guard lock(mu_);
     for (const auto& [token, info] : users_) {
@@ -48,6 +68,7 @@ class TokenAuthenticator : public Authenticator {
     }
     auto token = randomToken();
     users_[token] = info;
+    save();
     return token;
   }
   std::optional<UserInfo> authenticate(const std::string& bearerToken) override {
@@ -58,7 +79,24 @@ class TokenAuthenticator : public Authenticator {
   }
 
  private:
+  void save() {
+    if (path_.empty()) return;
+    json out = json::object();
+    for (const auto& [token, info] : users_) {
+      out[token] = {{"name", info.name}, {"groups", info.groups}};
+    }
+    const std::string tmp = path_ + ".tmp";
+    {
+      std::ofstream f(tmp, std::ios::trunc);
+      f << out.dump();
+    }
+    std::filesystem::permissions(
+        tmp, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    std::filesystem::rename(tmp, path_);
+  }
+
   std::mutex mu_;
+  std::string path_;
   std::map<std::string, UserInfo> users_;
 };
 
@@ -85,6 +123,10 @@ struct Cluster::Impl {
                clock.scaled(o.gcDiscoveryDelaySeconds))),
         jobs(s, runner, clock, events),
         kubelet(s, runner, clock, events) {
+    if (!o.dataDir.empty()) {
+      std::filesystem::create_directories(o.dataDir);
+      tokens.persistIn((std::filesystem::path(o.dataDir) / "tokens.json").string());
+    }
     if (o.rbac) rbac = std::make_unique<RbacAuthorizer>(s);
     if (o.faultRules.is_array()) {
       for (const auto& r : o.faultRules) faults.add(parseFaultRule(r));

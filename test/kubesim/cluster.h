@@ -19,6 +19,9 @@ struct ClusterOptions {
   // The garbage collector learns resources served after its start (new CRDs) only this long
   // (scenario seconds) after they appear, as a real one waits for its discovery refresh.
   double gcDiscoveryDelaySeconds = 0;
+  // With a data dir, the issued tokens are kept in <dataDir>/tokens.json (mode 0600) and
+  // reloaded, so that clients keep working across a kubesim restart.
+  std::string dataDir;
 };
 
 class Cluster {

@@ -67,7 +67,24 @@ FaultRule parseFaultRule(const json& body) {
   r.count = integer("count", 1, 1000000);
   if (auto v = integer("retryAfterSeconds", 0, 3600)) r.retryAfterSeconds = *v;
   if (auto v = integer("delayMs", 0, 600000)) r.delayMs = *v;
-  if (r.code == 0 && r.delayMs == 0) throw invalid("code", "a rule needs a code or a delayMs");
+  if (body.contains("dropWatchEvents")) {
+    if (!body["dropWatchEvents"].is_boolean())
+      throw invalid("dropWatchEvents", "must be a boolean");
+    r.dropWatchEvents = body["dropWatchEvents"].get<bool>();
+  }
+  if (r.dropWatchEvents) {
+    if (r.code != 0 || r.delayMs != 0) {
+      throw invalid("dropWatchEvents", "cannot be combined with code or delayMs");
+    }
+    for (const auto& v : r.verbs) {
+      if (v != "watch") throw invalid("verbs", "a dropWatchEvents rule applies to watch only");
+    }
+    if (r.resource.empty()) throw invalid("resource", "a dropWatchEvents rule needs a resource");
+    return r;
+  }
+  if (r.code == 0 && r.delayMs == 0) {
+    throw invalid("code", "a rule needs a code or a delayMs");
+  }
   if (r.code == 429 && r.retryAfterSeconds == 0) r.retryAfterSeconds = 1;
   return r;
 }
@@ -99,6 +116,10 @@ json faultFlagToJson(const std::string& text) {
           rule[key] = std::stol(value, &used);
         } else if (key == "fraction") {
           rule[key] = std::stod(value, &used);
+        } else if (key == "dropWatchEvents") {
+          if (value != "true" && value != "false") throw std::invalid_argument(value);
+          rule[key] = value == "true";
+          used = value.size();
         } else if (key == "verbs") {
           json verbs = json::array();
           for (const auto& v : split(value, '|')) verbs.push_back(trim(v));
@@ -115,15 +136,16 @@ json faultFlagToJson(const std::string& text) {
     }
   }
   static const std::set<std::string> known = {
-      "verb", "verbs",    "resource", "namespace",         "name",   "user",
-      "code", "fraction", "count",    "retryAfterSeconds", "delayMs"};
+      "verb", "verbs",    "resource", "namespace",         "name",    "user",
+      "code", "fraction", "count",    "retryAfterSeconds", "delayMs", "dropWatchEvents"};
   if (rule.is_object()) {
     for (const auto& [key, value] : rule.items()) {
       if (!known.count(key)) {
-        throw ApiException(422, "Invalid",
-                           key +
-                               ": unknown field (use verb, verbs, resource, namespace, name, "
-                               "user, code, fraction, count, retryAfterSeconds, delayMs)");
+        throw ApiException(
+            422, "Invalid",
+            key +
+                ": unknown field (use verb, verbs, resource, namespace, name, "
+                "user, code, fraction, count, retryAfterSeconds, delayMs, dropWatchEvents)");
       }
     }
   }
@@ -138,6 +160,7 @@ json faultRuleToJson(const FaultRule& r) {
       {"code", r.code},       {"fraction", r.fraction}, {"retryAfterSeconds", r.retryAfterSeconds},
       {"delayMs", r.delayMs}, {"injected", r.injected}};
   if (r.count) j["count"] = *r.count;
+  if (r.dropWatchEvents) j["dropWatchEvents"] = true;
   return j;
 }
 
@@ -179,7 +202,7 @@ FaultDecision Faults::onRequest(const RequestAttributes& request) {
     return d;
   }
   for (auto it = rules_.begin(); it != rules_.end(); ++it) {
-    if (!faultRuleMatches(*it, request)) continue;
+    if (it->dropWatchEvents || !faultRuleMatches(*it, request)) continue;
     if (it->fraction < 1.0) {
       std::uniform_real_distribution<double> u(0.0, 1.0);
       if (u(rng_) >= it->fraction) continue;
@@ -194,6 +217,26 @@ FaultDecision Faults::onRequest(const RequestAttributes& request) {
     break;
   }
   return d;
+}
+
+bool Faults::dropWatchEvent(const RequestAttributes& watch, const std::string& ns,
+                            const std::string& name) {
+  std::lock_guard lock(mu_);
+  for (auto it = rules_.begin(); it != rules_.end(); ++it) {
+    if (!it->dropWatchEvents) continue;
+    RequestAttributes about = watch;
+    about.ns = ns;
+    about.name = name;
+    if (!faultRuleMatches(*it, about)) continue;
+    if (it->fraction < 1.0) {
+      std::uniform_real_distribution<double> u(0.0, 1.0);
+      if (u(rng_) >= it->fraction) continue;
+    }
+    ++it->injected;
+    if (it->count && it->injected >= *it->count) rules_.erase(it);
+    return true;
+  }
+  return false;
 }
 
 int Faults::add(FaultRule rule) {

@@ -24,6 +24,10 @@ struct FaultRule {
   std::optional<int> count;        // stop after failing this many
   int retryAfterSeconds = 0;       // 429 default 1
   int delayMs = 0;
+  // dropWatchEvents: matching objects' events are left out of open watches of `resource` (the
+  // watch carries on and its resourceVersion moves past them: a lost event, as a buggy relist
+  // or proxy would lose it). ns/name match the object, user the watcher; count limits drops.
+  bool dropWatchEvents = false;
   int injected = 0;
 };
 
@@ -41,6 +45,8 @@ class Faults : public FaultInjector {
  public:
   explicit Faults(std::uint64_t seed = 1);
   FaultDecision onRequest(const RequestAttributes& request) override;
+  bool dropWatchEvent(const RequestAttributes& watch, const std::string& ns,
+                      const std::string& name) override;
   std::uint64_t watchEpoch() const override { return epoch_.load(); }
 
   int add(FaultRule rule);  // returns the rule id

@@ -146,6 +146,11 @@ json podForJob(const json& job, const std::string& suffix) {
       !tmd["annotations"].empty()) {
     podMd["annotations"] = tmd["annotations"];
   }
+  // The template's finalizers go onto every pod, as the real controller's GetPodFromTemplate
+  // does (it adds batch.kubernetes.io/job-tracking too, which kubesim does not model).
+  if (tmd.contains("finalizers") && tmd["finalizers"].is_array() && !tmd["finalizers"].empty()) {
+    podMd["finalizers"] = tmd["finalizers"];
+  }
   return {
       {"apiVersion", "v1"}, {"kind", "Pod"}, {"metadata", podMd}, {"spec", objectAt(tmpl, "spec")}};
 }

@@ -143,6 +143,11 @@ class FaultInjector {
   virtual bool hasRules() const = 0;  // any fault rule installed (cheap pre-check)
   // Bumped by "close every watch now"; open watches end when it changes.
   virtual std::uint64_t watchEpoch() const = 0;
+  // True when the event about object ns/name must be left out of this watch (a lost event).
+  virtual bool dropWatchEvent(const RequestAttributes& /*watch*/, const std::string& /*ns*/,
+                              const std::string& /*name*/) {
+    return false;
+  }
 };
 
 }  // namespace kubesim

@@ -321,6 +321,7 @@ bool ApiServer::starting() const {
 
 void ApiServer::handle(const httplib::Request& req, httplib::Response& res) {
   RequestRecord rec;
+  rec.time = std::chrono::system_clock::now();
   rec.method = req.method;
   rec.path = req.path;
   for (auto it = req.params.begin(); it != req.params.end(); ++it) {
@@ -651,6 +652,11 @@ void ApiServer::handle(const httplib::Request& req, httplib::Response& res) {
       } else {
         writeJson(res, code, obj);
       }
+      // The request log names what a create made (generateName included) and its uid.
+      if (attrs.verb == "create" && obj.is_object() && obj.contains("metadata")) {
+        rec.objectName = obj["metadata"].value("name", std::string());
+        rec.objectUid = obj["metadata"].value("uid", std::string());
+      }
       finish(code);
     };
 
@@ -795,7 +801,7 @@ void ApiServer::handle(const httplib::Request& req, httplib::Response& res) {
       res.set_chunked_content_provider(
           "application/json;stream=watch",
           [this, st, storageRes, matches, renderShared, bookmarks, bookmarkInterval, infoCopy,
-           version, table](std::size_t, httplib::DataSink& sink) {
+           version, table, attrs](std::size_t, httplib::DataSink& sink) {
             auto& rend = *renderShared;
             auto end = [&] {
               st->done = true;
@@ -849,6 +855,13 @@ void ApiServer::handle(const httplib::Request& req, httplib::Response& res) {
               st->cursor = e->rv;
               if (e->resource != storageRes) continue;
               bool now_ = selected(e->object);
+              // faults.h dropWatchEvents: a lost event (the cursor has moved past it).
+              if (cluster_.faults().hasRules() &&
+                  cluster_.faults().dropWatchEvent(attrs,
+                                                   e->object["metadata"].value("namespace", ""),
+                                                   e->object["metadata"].value("name", ""))) {
+                continue;
+              }
               if (e->type == StoreEvent::Type::Modified) {
                 bool before = e->oldObject.is_object() && selected(e->oldObject);
                 if (now_ && before)

@@ -34,7 +34,8 @@ Simulator::Simulator(SimulatorOptions options) : impl_(std::make_unique<Impl>())
   impl_->cluster = std::make_unique<Cluster>(
       *impl_->storage,
       ClusterOptions{impl_->options.timeScale, impl_->options.rbac, impl_->options.faultRules,
-                     impl_->options.faultSeed, impl_->options.gcDiscoveryDelaySeconds});
+                     impl_->options.faultSeed, impl_->options.gcDiscoveryDelaySeconds,
+                     impl_->options.dataDir});
 }
 
 Simulator::~Simulator() {
@@ -46,8 +47,8 @@ void Simulator::start() {
   if (impl_->started) return;
   auto& o = impl_->options;
   if (o.tls)
-    impl_->certs =
-        std::make_unique<ServingCertificates>(generateServingCertificates(o.bindAddress));
+    impl_->certs = std::make_unique<ServingCertificates>(
+        loadOrGenerateServingCertificates(o.bindAddress, o.dataDir));
   ServerOptions so;
   so.bindAddress = o.bindAddress;
   so.port = o.port;

@@ -43,7 +43,8 @@ struct SimulatorOptions {
 
 // One request as the server saw it; tests and benchmarks read these.
 struct RequestRecord {
-  std::string user;
+  std::chrono::system_clock::time_point time;  // when the request arrived
+  std::string user;    // from the bearer token or client certificate (after impersonation)
   std::string method;  // GET, POST, ...
   std::string verb;    // get list watch create update patch delete deletecollection
   std::string path;
@@ -53,6 +54,9 @@ struct RequestRecord {
   std::string subresource;
   std::string ns;
   std::string name;
+  // create: the name and uid of the object made (also when the request used generateName).
+  std::string objectName;
+  std::string objectUid;
   int code = 0;
 };
 

@@ -6,6 +6,9 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 namespace kubesim {
@@ -107,6 +110,73 @@ ServingCertificates generateServingCertificates(const std::string& bindAddress) 
   c.caPem = pemOf(c.caCert.get());
   c.serverCertPem = pemOf(c.serverCert.get());
   c.serverKeyPem = pemOf(c.serverKey.get());
+  return c;
+}
+
+namespace {
+
+std::string readFile(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) throw std::runtime_error("kubesim TLS: cannot read " + p.string());
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void writeFile(const std::filesystem::path& p, const std::string& text, bool secret) {
+  {
+    std::ofstream out(p, std::ios::binary | std::ios::trunc);
+    if (!out) throw std::runtime_error("kubesim TLS: cannot write " + p.string());
+    out << text;
+  }
+  if (secret) {
+    std::filesystem::permissions(
+        p, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  }
+}
+
+std::unique_ptr<X509, X509Deleter> certFrom(const std::string& pem, const std::string& where) {
+  BIO* b = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  X509* x = PEM_read_bio_X509(b, nullptr, nullptr, nullptr);
+  BIO_free(b);
+  if (!x) fail("reading the certificate in " + where);
+  return std::unique_ptr<X509, X509Deleter>(x);
+}
+
+std::unique_ptr<EVP_PKEY, PkeyDeleter> keyFrom(const std::string& pem, const std::string& where) {
+  BIO* b = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  EVP_PKEY* k = PEM_read_bio_PrivateKey(b, nullptr, nullptr, nullptr);
+  BIO_free(b);
+  if (!k) fail("reading the private key in " + where);
+  return std::unique_ptr<EVP_PKEY, PkeyDeleter>(k);
+}
+
+}  // namespace
+
+ServingCertificates loadOrGenerateServingCertificates(const std::string& bindAddress,
+                                                      const std::string& dataDir) {
+  if (dataDir.empty()) return generateServingCertificates(bindAddress);
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(dataDir) / "pki";
+  const fs::path ca = dir / "ca.crt", caKey = dir / "ca.key", crt = dir / "apiserver.crt",
+                 key = dir / "apiserver.key";
+  if (fs::exists(ca)) {
+    ServingCertificates c;
+    c.caPem = readFile(ca);
+    c.caCert = certFrom(c.caPem, ca.string());
+    c.caKey = keyFrom(readFile(caKey), caKey.string());
+    c.serverCertPem = readFile(crt);
+    c.serverCert = certFrom(c.serverCertPem, crt.string());
+    c.serverKeyPem = readFile(key);
+    c.serverKey = keyFrom(c.serverKeyPem, key.string());
+    return c;
+  }
+  ServingCertificates c = generateServingCertificates(bindAddress);
+  fs::create_directories(dir);
+  writeFile(caKey, pemOf(c.caKey.get()), true);
+  writeFile(key, c.serverKeyPem, true);
+  writeFile(crt, c.serverCertPem, false);
+  writeFile(ca, c.caPem, false);  // last: its presence means the set is complete
   return c;
 }
 

@@ -30,4 +30,11 @@ struct ServingCertificates {
 // Throws std::runtime_error with OpenSSL's reason when generation fails.
 ServingCertificates generateServingCertificates(const std::string& bindAddress);
 
+// With a --data-dir: the certificates of an earlier run from DIR/pki (ca.crt, ca.key,
+// apiserver.crt, apiserver.key), else new ones written there (keys mode 0600), so that a
+// restarted kubesim keeps serving with the CA its clients' kubeconfigs trust. Throws
+// std::runtime_error naming the file when one exists but cannot be read.
+ServingCertificates loadOrGenerateServingCertificates(const std::string& bindAddress,
+                                                      const std::string& dataDir);
+
 }  // namespace kubesim

@@ -162,9 +162,23 @@ class FakeClient : public kube::Client {
   }
   kube::Result<json> patch(const kube::ResourceType& type, const std::string& ns,
                            const std::string& name, const json& patch,
-                           const kube::PatchOptions&) override {
+                           const kube::PatchOptions& options) override {
     calls.push_back({"patch", type.plural, ns, name, patch, {}, {}});
-    return kube::ApiError{405, "MethodNotAllowed", "not in the fake", {}, 0};
+    if (auto e = failure("patch", type)) return *e;
+    // JSON patches only (the outcome finalizer's removal), applied as the API server would.
+    if (options.type != kube::PatchType::JsonPatch) {
+      return kube::ApiError{405, "MethodNotAllowed", "not in the fake", {}, 0};
+    }
+    auto o = find(type, ns, name);
+    if (!o) return notFound(type, name);
+    json patched;
+    try {
+      patched = o->patch(patch);
+    } catch (const json::exception& e) {
+      return kube::ApiError{422, "Invalid", e.what(), {}, 0};
+    }
+    objects[type.qualifiedName()][key(ns, name)] = patched;
+    return patched;
   }
   kube::Result<json> remove(const kube::ResourceType& type, const std::string& ns,
                             const std::string& name, const kube::DeleteOptions& options) override {

@@ -861,3 +861,35 @@ TEST_CASE("a Job that ended with its pods gone (TTL) is read from the Job alone,
   CHECK(quick.status()["exitCode"] == 0);
   CHECK(quick.client.count("list", "pods") == 0);
 }
+
+TEST_CASE("the outcome finalizer is on the created Job and comes off once the outcome is written") {
+  Harness h;
+  h.add(flowRun());
+  h.reconcile();
+  REQUIRE(h.job());
+  CHECK((*h.job())["metadata"]["finalizers"] == json({"prefect.io/flowrun-outcome"}));
+  CHECK((*h.job())["spec"]["template"]["metadata"]["finalizers"] ==
+        json({"prefect.io/flowrun-outcome"}));
+  h.addPod("etl-a", terminatedPodStatus(3));
+  h.client.put(kube::resources::Pods, [&] {
+    json p = *h.client.find(kube::resources::Pods, "data", "etl-a");
+    p["metadata"]["finalizers"] = {"prefect.io/flowrun-outcome"};
+    return p;
+  }());
+  h.editJob([](json& j) { finishJob(j, "Failed", "BackoffLimitExceeded"); });
+  h.sync();
+  h.reconcile();
+  CHECK(h.status()["phase"] == "Failed");
+  CHECK(h.status()["exitCode"] == 3);
+  // Not before the status is written: the pass that wrote it patched nothing.
+  CHECK(h.client.count("patch", "jobs") == 0);
+  CHECK(h.client.count("patch", "pods") == 0);
+  h.sync();
+  CHECK(h.reconcile().kind == ReconcileOutcome::Kind::Done);
+  CHECK((*h.job())["metadata"]["finalizers"].empty());
+  CHECK((*h.client.find(kube::resources::Pods, "data", "etl-a"))["metadata"]["finalizers"].empty());
+  h.sync();
+  h.reconcile();  // nothing left to remove
+  CHECK(h.client.count("patch", "jobs") == 1);
+  CHECK(h.client.count("patch", "pods") == 1);
+}
