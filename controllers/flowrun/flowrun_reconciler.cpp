@@ -108,11 +108,15 @@ void annotate(json& obj, const std::string& key, const std::string& value) {
   md["annotations"][key] = value;
 }
 
-// Equal but for the status message and the conditions' messages.
+// Equal but for the status message and the conditions' messages, and, while the run goes on in
+// the same phase, the exit code of an attempt (a pod that succeeded before its Job is Complete):
+// the terminal write records it.
 bool sameButMessages(FlowRunStatus a, FlowRunStatus b) {
+  const bool ongoing = a.phase && a.phase == b.phase && !isTerminal(*a.phase);
   for (FlowRunStatus* s : {&a, &b}) {
     s->message.clear();
     for (Condition& c : s->conditions) c.message.clear();
+    if (ongoing) s->exitCode.reset();
   }
   return a == b;
 }
