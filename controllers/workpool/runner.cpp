@@ -56,6 +56,7 @@ struct WorkPoolRunner::Pool {
   Clock::time_point lastHeartbeat{}, lastPoll{};
   Clock::time_point nextHeartbeat{};  // the heartbeat's next attempt (backs off on failure)
   int heartbeatFailures = 0;
+  bool repairDue = true;     // repair() once the identity is known, then after each heartbeat
   Outcome heartbeatOutcome;  // the last heartbeat attempt's verdict, kept until the next one
   std::string lastHeartbeatIso, lastPollIso;
   json baseJobTemplate;
@@ -200,12 +201,12 @@ void WorkPoolRunner::serve(const json& wp) {
       p.nextHeartbeat = {};
       p.heartbeatFailures = 0;
       p.heartbeatOutcome = {};
+      p.repairDue = true;
       p.lastPoll = {};
     }
-    const std::string workerName =
-        p.spec.workerName.empty() ? defaultWorkerName(identity_.clusterUid().value_or(""), ns, name)
-                                  : p.spec.workerName;
     const std::string clusterUid = identity_.clusterUid().value_or("");
+    const std::string workerName =
+        p.spec.workerName.empty() ? defaultWorkerName(clusterUid, ns, name) : p.spec.workerName;
     p.worker->claimAs(clusterUid.empty() ? "" : claimMessage(workerName, clusterUid, ns, name));
     if (now >= p.nextHeartbeat) {
       p.heartbeatOutcome = {};
@@ -265,11 +266,17 @@ void WorkPoolRunner::serve(const json& wp) {
         }
       }
       scheduleHeartbeat(p, now);
-      if (p.outcome.reason.empty() && !p.baseJobTemplate.is_null()) repair(wp, p);
+      p.repairDue = p.repairDue || p.outcome.reason.empty();
     } else {
       p.outcome = p.heartbeatOutcome;  // a failed heartbeat holds until its retry
     }
-    if (p.outcome.reason.empty() && !p.baseJobTemplate.is_null()) {
+    // Without the cluster's uid nothing is claimed: a claim must name the cluster (repair) and
+    // the pid too. It is known within a moment of the operator's start.
+    if (p.outcome.reason.empty() && !p.baseJobTemplate.is_null() && !clusterUid.empty()) {
+      if (p.repairDue) {  // on start, then after each heartbeat
+        p.repairDue = false;
+        repair(wp, p);
+      }
       // Poll each query interval (also after a failure: no hammering of a failing API).
       if (now - p.lastPoll >= std::chrono::seconds(p.spec.queryIntervalSeconds)) {
         p.lastPoll = now;
@@ -277,7 +284,7 @@ void WorkPoolRunner::serve(const json& wp) {
         p.submitted += polled.submitted;
         CycleResult cancelled;
         if (polled.ok() && (++p.polls % 2) == 0) {  // every 2 x query interval, as Prefect
-          cancelled = p.worker->cancellations(identity_.clusterUid().value_or(""));
+          cancelled = p.worker->cancellations(clusterUid);
         }
         const CycleResult& bad = !polled.ok() ? polled : cancelled;
         if (!bad.ok()) {
