@@ -86,8 +86,10 @@ int Worker::activeFlowRuns(CycleResult& result) {
     return -1;
   }
   int active = 0;
+  known_.clear();
   for (const json& fr : existing.value()) {
     active += !terminal(str(fr.value("status", json::object()), "phase"));
+    known_.insert(str(fr.value("metadata", json::object()), "name"));
   }
   return active;
 }
@@ -132,12 +134,9 @@ bool Worker::submit(const json& run, const json& baseJobTemplate, const std::str
                     CycleResult& result) {
   const std::string id = str(run, "id");
   const std::string name = flowRunNameFor(id);
-  auto found = kube_.get(kube::resources::FlowRuns, ns_, name);
-  if (found.ok()) return true;  // already ours: never a second FlowRun
-  if (found.error().code != 404) {
-    result.error = "reading FlowRun " + name + ": " + found.error().message;
-    return false;
-  }
+  // Already ours (listed at the start of this cycle): never a second FlowRun. One made since by
+  // another replica means Prefect has the run PENDING: the proposal below is ABORTed.
+  if (known_.count(name)) return true;
   if (const std::string dep = str(run, "deployment_id"); !dep.empty()) {
     if (!cachedRead(deployments_, dep, true, result)) return false;
   }
@@ -235,9 +234,13 @@ CycleResult Worker::repair(const json& baseJobTemplate, const std::string& prefe
   return result;
 }
 
-bool Worker::markReported(json fr, const char* key, const std::string& value) {
-  fr["metadata"]["annotations"][key] = value;
-  return kube_.update(kube::resources::FlowRuns, fr).ok();
+bool Worker::markReported(json& fr, const char* key, const std::string& value) {
+  json changed = fr;
+  changed["metadata"]["annotations"][key] = value;
+  auto updated = kube_.update(kube::resources::FlowRuns, changed);
+  if (!updated.ok()) return false;
+  fr = updated.value();  // the new resourceVersion, for a second report in the same pass
+  return true;
 }
 
 CycleResult Worker::report() {
@@ -264,9 +267,6 @@ CycleResult Worker::report() {
       }
       if (!markReported(fr, kAnnotationReportedPid, pid)) continue;
       ++result.reported;
-      auto again = kube_.get(kube::resources::FlowRuns, ns_, str(fr["metadata"], "name"));
-      if (!again.ok()) continue;
-      fr = again.value();
     }
     std::optional<prefect::StateProposal> proposal;
     if (phase == "Crashed") {

@@ -19,6 +19,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 
 #include "controllers/workpool/prefect/api.h"
@@ -74,7 +75,8 @@ class Worker {
   const nlohmann::json* cachedRead(std::map<std::string, nlohmann::json>& cache,
                                    const std::string& id, bool deployment, CycleResult& result);
   int activeFlowRuns(CycleResult& result);
-  bool markReported(nlohmann::json flowRun, const char* annotation, const std::string& value);
+  // Sets the annotation; on success `flowRun` becomes the updated object.
+  bool markReported(nlohmann::json& flowRun, const char* annotation, const std::string& value);
 
   prefect::Api& api_;
   kube::Client& kube_;
@@ -84,6 +86,7 @@ class Worker {
   std::function<Clock::time_point()> now_;
   std::string claim_;
   std::map<std::string, nlohmann::json> deployments_, flows_;  // this cycle's reads
+  std::set<std::string> known_;  // this pool's FlowRun names, listed at the cycle's start
 };
 
 // "Claimed by worker <name> (cluster <uid>, WorkPool <ns>/<name>)": names the worker and the
