@@ -258,3 +258,81 @@ TEST_CASE("two clusters on one pool each run and cancel only their own runs", "[
     CHECK(c->jsonpath({"fr", "fr-" + id}, "{.spec.cancel}") != "true");
   }
 }
+
+namespace {
+
+// "2026-12-02T01:01:15.545123+00:00" -> seconds of the day.
+double secondsOfDay(const std::string& iso) {
+  return std::stod(iso.substr(11, 2)) * 3600 + std::stod(iso.substr(14, 2)) * 60 +
+         std::stod(iso.substr(17, 9));
+}
+
+}  // namespace
+
+TEST_CASE("the Prefect API down for a while loses nothing, and a 429's Retry-After is honoured",
+          "[workpool][e2e]") {
+  Env env;
+  env.applyPool("demo-pool", env.prefect.url());
+  REQUIRE(waitFor([&] { return env.connected("demo-pool", "status") == "True"; }, 20s, 100ms));
+  const std::string running = env.createRun({{"image", "kubesim/sleep:10m"}});
+  env.waitRun(
+      running, [](const json& r) { return stateType(r) == "RUNNING"; }, 30s);
+
+  // Down for the worker: every work pool call, state proposal and filter answers 503 (past the
+  // client's retries); creating runs still works, as the UI would.
+  httplib::Client c("127.0.0.1", env.prefect.port());
+  for (const char* path : {"/work_pools/", "/set_state", "/flow_runs/filter"}) {
+    auto f =
+        c.Post("/prefectsim/faults", json{{"path", path}, {"status", 503}, {"count", -1}}.dump(),
+               "application/json");
+    REQUIRE(f);
+    REQUIRE(f->status == 201);
+  }
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(env.createRun({{"image", "kubesim/exit:0"}}));
+  REQUIRE(waitFor([&] { return env.connected("demo-pool", "status") == "False"; }, 40s, 100ms));
+  // A while: at least a dozen failed requests.
+  REQUIRE(waitFor(
+      [&] {
+        auto log = c.Get("/prefectsim/requests");
+        int failed = 0;
+        for (const auto& r : json::parse(log->body)) failed += r.value("status", 0) == 503;
+        return failed >= 12;
+      },
+      60s, 200ms));
+  CHECK(names(env.getJson({"fr"})) == std::set<std::string>{"fr-" + running});
+  CHECK(env.jsonpath({"fr", "fr-" + running}, "{.status.phase}") == "Running");  // carries on
+
+  // Back, with one 429 asking for 1 s on the first proposal.
+  REQUIRE(c.Delete("/prefectsim/faults"));
+  REQUIRE(c.Delete("/prefectsim/requests"));
+  auto f = c.Post(
+      "/prefectsim/faults",
+      json{{"path", "/set_state"}, {"status", 429}, {"count", 1}, {"retry_after", "1"}}.dump(),
+      "application/json");
+  REQUIRE(f);
+  REQUIRE(f->status == 201);
+  for (const auto& id : ids) {
+    env.waitRun(
+        id, [](const json& r) { return stateType(r) == "COMPLETED"; }, 40s);
+  }
+  std::set<std::string> expected{"fr-" + running};
+  for (const auto& id : ids) expected.insert("fr-" + id);
+  CHECK(names(env.getJson({"fr"})) == expected);
+  CHECK(names(env.getJson({"jobs"})) == expected);
+  // The 429 and the retry that followed it on the same path.
+  json log = json::parse(c.Get("/prefectsim/requests")->body);
+  std::string path;
+  double at429 = 0, retried = -1;
+  for (const auto& r : log) {
+    if (path.empty() && r.value("status", 0) == 429) {
+      path = r["path"];
+      at429 = secondsOfDay(r["time"]);
+    } else if (!path.empty() && r["path"] == path) {
+      retried = secondsOfDay(r["time"]);
+      break;
+    }
+  }
+  REQUIRE_FALSE(path.empty());
+  CHECK(retried - at429 >= 0.95);
+}
