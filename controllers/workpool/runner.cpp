@@ -1,5 +1,7 @@
 #include "controllers/workpool/runner.h"
 
+#include <algorithm>
+
 #include "controllers/flowrun/job_renderer.h"
 #include "controllers/workpool/prefect/http_transport.h"
 #include "controllers/workpool/worker.h"
@@ -52,6 +54,10 @@ struct WorkPoolRunner::Pool {
   std::unique_ptr<prefect::Api> api;
   std::unique_ptr<Worker> worker;
   Clock::time_point lastHeartbeat{}, lastPoll{};
+  Clock::time_point nextHeartbeat{};  // the heartbeat's next attempt (backs off on failure)
+  int heartbeatFailures = 0;
+  bool repairDue = true;     // repair() once the identity is known, then after each heartbeat
+  Outcome heartbeatOutcome;  // the last heartbeat attempt's verdict, kept until the next one
   std::string lastHeartbeatIso, lastPollIso;
   json baseJobTemplate;
   std::string serverVersion;
@@ -113,6 +119,37 @@ void WorkPoolRunner::tick() {
   }
 }
 
+void WorkPoolRunner::scheduleHeartbeat(Pool& p, Clock::time_point now) {
+  p.heartbeatOutcome = p.outcome;
+  const auto interval = std::chrono::seconds(std::max(1, p.spec.heartbeatIntervalSeconds));
+  if (p.outcome.reason.empty()) {
+    p.heartbeatFailures = 0;
+    p.nextHeartbeat = now + interval;
+    return;
+  }
+  ++p.heartbeatFailures;
+  const auto backoff = std::chrono::seconds(1LL << std::min(p.heartbeatFailures - 1, 10));
+  p.nextHeartbeat = now + std::min<Clock::duration>(backoff, interval);
+}
+
+void WorkPoolRunner::repair(const json& wp, Pool& p) {
+  auto r = p.worker->repair(p.baseJobTemplate, p.serverVersion);
+  p.submitted += r.submitted;
+  const std::string key =
+      str(wp.at("metadata"), "namespace") + "/" + str(wp.at("metadata"), "name");
+  if (r.repaired > 0) {
+    const std::string message =
+        std::to_string(r.repaired) +
+        " flow run(s) claimed (Pending) without a FlowRun got their FlowRun";
+    events_.record(wp, "Normal", "Repaired", message);
+    runtime::logger().info("repaired claimed flow runs", {{"workpool", key}, {"message", message}});
+  }
+  if (!r.ok()) {
+    runtime::logger().warn("repairing claimed flow runs failed (retried after the next heartbeat)",
+                           {{"workpool", key}, {"error", r.error}});
+  }
+}
+
 void WorkPoolRunner::serve(const json& wp) {
   const json& md = wp.at("metadata");
   const std::string ns = str(md, "namespace"), name = str(md, "name");
@@ -161,12 +198,18 @@ void WorkPoolRunner::serve(const json& wp) {
       p.api = std::make_unique<prefect::Api>(*p.transport);
       p.worker = std::make_unique<Worker>(*p.api, client_, ns, name, p.spec);
       p.lastHeartbeat = {};
+      p.nextHeartbeat = {};
+      p.heartbeatFailures = 0;
+      p.heartbeatOutcome = {};
+      p.repairDue = true;
       p.lastPoll = {};
     }
+    const std::string clusterUid = identity_.clusterUid().value_or("");
     const std::string workerName =
-        p.spec.workerName.empty() ? defaultWorkerName(identity_.clusterUid().value_or(""), ns, name)
-                                  : p.spec.workerName;
-    if (now - p.lastHeartbeat >= std::chrono::seconds(p.spec.heartbeatIntervalSeconds)) {
+        p.spec.workerName.empty() ? defaultWorkerName(clusterUid, ns, name) : p.spec.workerName;
+    p.worker->claimAs(clusterUid.empty() ? "" : claimMessage(workerName, clusterUid, ns, name));
+    if (now >= p.nextHeartbeat) {
+      p.heartbeatOutcome = {};
       if (p.serverVersion.empty()) {
         auto v = p.api->version();
         if (v.ok() && v.body.is_string()) p.serverVersion = v.body.get<std::string>();
@@ -217,11 +260,23 @@ void WorkPoolRunner::serve(const json& wp) {
           p.lastHeartbeat = now;
           p.lastHeartbeatIso = isoTimestamp(now);
         } else if (p.outcome.reason.empty()) {
-          p.outcome = {false, reasonFor(hb.status), "heartbeat: HTTP " + std::to_string(hb.status)};
+          p.outcome = {
+              false, reasonFor(hb.status),
+              "heartbeat: " + (hb.status ? "HTTP " + std::to_string(hb.status) : hb.error)};
         }
       }
+      scheduleHeartbeat(p, now);
+      p.repairDue = p.repairDue || p.outcome.reason.empty();
+    } else {
+      p.outcome = p.heartbeatOutcome;  // a failed heartbeat holds until its retry
     }
-    if (p.outcome.reason.empty() && !p.baseJobTemplate.is_null()) {
+    // Without the cluster's uid nothing is claimed: a claim must name the cluster (repair) and
+    // the pid too. It is known within a moment of the operator's start.
+    if (p.outcome.reason.empty() && !p.baseJobTemplate.is_null() && !clusterUid.empty()) {
+      if (p.repairDue) {  // on start, then after each heartbeat
+        p.repairDue = false;
+        repair(wp, p);
+      }
       // Poll each query interval (also after a failure: no hammering of a failing API).
       if (now - p.lastPoll >= std::chrono::seconds(p.spec.queryIntervalSeconds)) {
         p.lastPoll = now;
@@ -229,7 +284,7 @@ void WorkPoolRunner::serve(const json& wp) {
         p.submitted += polled.submitted;
         CycleResult cancelled;
         if (polled.ok() && (++p.polls % 2) == 0) {  // every 2 x query interval, as Prefect
-          cancelled = p.worker->cancellations(identity_.clusterUid().value_or(""));
+          cancelled = p.worker->cancellations(clusterUid);
         }
         const CycleResult& bad = !polled.ok() ? polled : cancelled;
         if (!bad.ok()) {

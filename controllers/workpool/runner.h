@@ -1,7 +1,8 @@
 #pragma once
 // Runs the worker of every WorkPool the operator serves, on one thread, on the leader only:
 // each tick lists WorkPools, and for each one that is due heartbeats (GET the pool, fill an
-// empty base_job_template per the policy, POST heartbeat), polls and reports (Worker), and
+// empty base_job_template per the policy, POST heartbeat, then repair claims left without a
+// FlowRun; failures back off), polls and reports (Worker), and
 // writes status (Ready/Connected conditions, serverVersion, times, submitted, active) when it
 // changed. The API key is read from the Secret on every connect and never logged or written.
 #include <atomic>
@@ -39,6 +40,11 @@ class WorkPoolRunner {
  private:
   struct Pool;
   void serve(const nlohmann::json& workPool);
+  // After each heartbeat: creates the FlowRuns of this worker's claims left without one.
+  void repair(const nlohmann::json& workPool, Pool& pool);
+  // The next heartbeat: one interval after a success, backing off 1, 2, 4 ... s (at most one
+  // interval) after a failure, whose outcome holds until then.
+  static void scheduleHeartbeat(Pool& pool, std::chrono::system_clock::time_point now);
   kube::ResourceType type() const;
 
   kube::Client& client_;

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <ctime>
+#include <map>
 
 #include "controllers/flowrun/json_util.h"
 #include "controllers/flowrun/labels.h"
@@ -57,6 +58,17 @@ Worker::Worker(prefect::Api& api, kube::Client& kube, std::string ns, std::strin
       spec_(std::move(spec)),
       now_(now ? std::move(now) : [] { return Clock::now(); }) {}
 
+std::string claimMessage(const std::string& workerName, const std::string& clusterUid,
+                         const std::string& ns, const std::string& workPoolName) {
+  return "Claimed by worker " + workerName + " (cluster " + clusterUid + ", WorkPool " + ns + "/" +
+         workPoolName + ")";
+}
+
+std::string nonZeroExitMessage(int exitCode) {
+  return "Flow run infrastructure exited with non-zero status code " + std::to_string(exitCode) +
+         ".";
+}
+
 kube::Result<std::vector<json>> Worker::poolFlowRuns() {
   kube::ListOptions options;
   options.labelSelector =
@@ -66,16 +78,28 @@ kube::Result<std::vector<json>> Worker::poolFlowRuns() {
   return listed.value().items;
 }
 
-CycleResult Worker::poll(const json& baseJobTemplate, const std::string& prefectVersion) {
-  CycleResult result;
+// -1 (and `result.error`) when the FlowRuns cannot be listed.
+int Worker::activeFlowRuns(CycleResult& result) {
   auto existing = poolFlowRuns();
   if (!existing.ok()) {
     result.error = "listing FlowRuns: " + existing.error().message;
-    return result;
+    return -1;
   }
+  int active = 0;
+  known_.clear();
   for (const json& fr : existing.value()) {
-    result.active += !terminal(str(fr.value("status", json::object()), "phase"));
+    active += !terminal(str(fr.value("status", json::object()), "phase"));
+    known_.insert(str(fr.value("metadata", json::object()), "name"));
   }
+  return active;
+}
+
+CycleResult Worker::poll(const json& baseJobTemplate, const std::string& prefectVersion) {
+  CycleResult result;
+  deployments_.clear();
+  flows_.clear();
+  result.active = activeFlowRuns(result);
+  if (result.active < 0) return result;
   const auto before = now_() + std::chrono::seconds(spec_.prefetchSeconds);
   auto scheduled = api_.scheduledFlowRuns(spec_.poolName, spec_.workQueues, isoTimestamp(before));
   if (!scheduled.ok() || !scheduled.body.is_array()) {
@@ -92,28 +116,33 @@ CycleResult Worker::poll(const json& baseJobTemplate, const std::string& prefect
   return result;
 }
 
+const json* Worker::cachedRead(std::map<std::string, json>& cache, const std::string& id,
+                               bool deployment, CycleResult& result) {
+  if (auto it = cache.find(id); it != cache.end()) return &it->second;
+  auto r = deployment ? api_.readDeployment(id) : api_.readFlow(id);
+  if (!r.ok()) {
+    result.prefectStatus = r.status;
+    result.error =
+        describe(r, std::string(deployment ? "reading deployment " : "reading flow ") + id);
+    return nullptr;
+  }
+  return &cache.emplace(id, r.body).first->second;
+}
+
 // false stops the cycle (an error the next cycle retries).
 bool Worker::submit(const json& run, const json& baseJobTemplate, const std::string& prefectVersion,
                     CycleResult& result) {
   const std::string id = str(run, "id");
   const std::string name = flowRunNameFor(id);
-  auto found = kube_.get(kube::resources::FlowRuns, ns_, name);
-  if (found.ok()) return true;  // already ours: never a second FlowRun
-  if (found.error().code != 404) {
-    result.error = "reading FlowRun " + name + ": " + found.error().message;
-    return false;
-  }
-  json deployment;
+  // Already ours (listed at the start of this cycle): never a second FlowRun. One made since by
+  // another replica means Prefect has the run PENDING: the proposal below is ABORTed.
+  if (known_.count(name)) return true;
   if (const std::string dep = str(run, "deployment_id"); !dep.empty()) {
-    auto d = api_.readDeployment(dep);
-    if (!d.ok()) {
-      result.prefectStatus = d.status;
-      result.error = describe(d, "reading deployment " + dep);
-      return false;
-    }
-    deployment = d.body;
+    if (!cachedRead(deployments_, dep, true, result)) return false;
   }
-  auto proposed = api_.setState(id, {"PENDING", "Pending", std::nullopt, false});
+  prefect::StateProposal pending{"PENDING", "Pending", std::nullopt, false};
+  if (!claim_.empty()) pending.message = claim_;
+  auto proposed = api_.setState(id, pending);
   if (!proposed.response.ok()) {
     result.prefectStatus = proposed.response.status;
     result.error = describe(proposed.response, "proposing Pending for " + id);
@@ -123,10 +152,24 @@ bool Worker::submit(const json& run, const json& baseJobTemplate, const std::str
     ++result.notOurs;
     return true;
   }
+  // Dying here leaves the run PENDING with our claim and no FlowRun: repair() finds it.
+  return createFlowRun(run, baseJobTemplate, prefectVersion, result);
+}
+
+bool Worker::createFlowRun(const json& run, const json& baseJobTemplate,
+                           const std::string& prefectVersion, CycleResult& result) {
+  const std::string id = str(run, "id");
+  const std::string name = flowRunNameFor(id);
+  json deployment;
+  if (const std::string dep = str(run, "deployment_id"); !dep.empty()) {
+    const json* d = cachedRead(deployments_, dep, true, result);
+    if (!d) return false;  // PENDING and ours: repair() retries it
+    deployment = *d;
+  }
   json flow;
   if (const std::string flowId = str(run, "flow_id"); !flowId.empty()) {
-    auto f = api_.readFlow(flowId);
-    if (f.ok()) flow = f.body;  // only labels need it: a failed read does not lose the run
+    CycleResult ignored;  // only labels need the flow: a failed read does not lose the run
+    if (const json* f = cachedRead(flows_, flowId, false, ignored)) flow = *f;
   }
   FlowRunInputs in{workPoolName_, ns_,        &spec_, baseJobTemplate,
                    run,           deployment, flow,   prefectVersion};
@@ -140,8 +183,7 @@ bool Worker::submit(const json& run, const json& baseJobTemplate, const std::str
   }
   auto created = kube_.create(kube::resources::FlowRuns, ns_, object);
   if (!created.ok() && created.error().code != 409) {
-    // Left PENDING without a FlowRun: the next poll does not see it (not Scheduled); the
-    // repair on start (see docs/workpool.md) is what finds such runs.
+    // Left PENDING with our claim and without a FlowRun: repair() creates it later.
     result.error = "creating FlowRun " + name + ": " + created.error().message;
     return false;
   }
@@ -150,9 +192,55 @@ bool Worker::submit(const json& run, const json& baseJobTemplate, const std::str
   return true;
 }
 
-bool Worker::markReported(json fr, const char* key, const std::string& value) {
-  fr["metadata"]["annotations"][key] = value;
-  return kube_.update(kube::resources::FlowRuns, fr).ok();
+CycleResult Worker::repair(const json& baseJobTemplate, const std::string& prefectVersion) {
+  CycleResult result;
+  if (claim_.empty()) return result;
+  deployments_.clear();
+  flows_.clear();
+  result.active = activeFlowRuns(result);
+  if (result.active < 0) return result;
+  constexpr int kPage = 200;  // the server's largest page (PREFECT_API_DEFAULT_LIMIT)
+  std::vector<json> ours;
+  for (int offset = 0; offset < 50 * kPage; offset += kPage) {
+    auto page = api_.filterFlowRuns(spec_.poolName, "PENDING", std::nullopt, offset, kPage);
+    if (!page.ok() || !page.body.is_array()) {
+      result.prefectStatus = page.status;
+      result.error = describe(page, "flow_runs/filter PENDING");
+      return result;
+    }
+    for (const json& run : page.body) {
+      const json state = run.is_object() ? run.value("state", json::object()) : json::object();
+      // Ours only if the state is exactly our claim and no Job was reported for it yet.
+      if (str(state, "message") == claim_ && str(run, "infrastructure_pid").empty() &&
+          !str(run, "id").empty()) {
+        ours.push_back(run);
+      }
+    }
+    if (page.body.size() < static_cast<std::size_t>(kPage)) break;
+  }
+  for (const json& run : ours) {
+    if (spec_.limit > 0 && result.active >= spec_.limit) break;  // repaired when a slot frees
+    const std::string name = flowRunNameFor(str(run, "id"));
+    auto found = kube_.get(kube::resources::FlowRuns, ns_, name);
+    if (found.ok()) continue;  // created; only the pid is still to come
+    if (found.error().code != 404) {
+      result.error = "reading FlowRun " + name + ": " + found.error().message;
+      return result;
+    }
+    const int before = result.submitted;
+    if (!createFlowRun(run, baseJobTemplate, prefectVersion, result)) return result;
+    result.repaired += result.submitted - before;
+  }
+  return result;
+}
+
+bool Worker::markReported(json& fr, const char* key, const std::string& value) {
+  json changed = fr;
+  changed["metadata"]["annotations"][key] = value;
+  auto updated = kube_.update(kube::resources::FlowRuns, changed);
+  if (!updated.ok()) return false;
+  fr = updated.value();  // the new resourceVersion, for a second report in the same pass
+  return true;
 }
 
 CycleResult Worker::report() {
@@ -179,13 +267,19 @@ CycleResult Worker::report() {
       }
       if (!markReported(fr, kAnnotationReportedPid, pid)) continue;
       ++result.reported;
-      auto again = kube_.get(kube::resources::FlowRuns, ns_, str(fr["metadata"], "name"));
-      if (!again.ok()) continue;
-      fr = again.value();
     }
     std::optional<prefect::StateProposal> proposal;
     if (phase == "Crashed") {
       proposal = prefect::StateProposal{"CRASHED", "Crashed", str(status, "message"), false};
+    } else if (phase == "Failed") {
+      // As the Python worker after a non-zero exit: proposed whatever the engine said; the
+      // server ABORTs it when the engine already reported a terminal state.
+      const json& code = status.contains("exitCode") ? status["exitCode"] : json();
+      std::string message = nonZeroExitMessage(code.is_number_integer() ? code.get<int>() : -1);
+      if (!code.is_number_integer() && !str(status, "message").empty()) {
+        message += " " + str(status, "message");  // what the cluster knows instead of a code
+      }
+      proposal = prefect::StateProposal{"CRASHED", "Crashed", message, false};
     } else if (phase == "Cancelled") {
       proposal = prefect::StateProposal{"CANCELLED", "Cancelled", str(status, "message"), true};
     }

@@ -236,12 +236,22 @@ int run(const Options& options) {
   std::vector<runtime::Controller*> controllers = {&flowRunController};
   if (!pinnedOnly) controllers.insert(controllers.begin(), &identityController);
   // Worker mode: polls Prefect only on the leader (started with the controllers).
+  std::unique_ptr<kube::Client> workPoolClient;
   std::unique_ptr<controllers::workpool::WorkPoolRunner> workPools;
   if (options.enableWorkPools) {
     controllers::workpool::RunnerOptions wpOptions;
     wpOptions.namespaces = options.namespaces;
+    // Its own client, so its own --kube-api-qps budget, as the Python worker's own process has:
+    // a burst of runs does not wait behind the FlowRun controller's status writes, nor they
+    // behind it.
+    auto own = kube::createHttpClient(*config, clientOptions);
+    if (!own) {
+      std::cerr << "flowrun-operator: " << own.error().message << "\n";
+      return 1;
+    }
+    workPoolClient = std::move(*own);
     workPools = std::make_unique<controllers::workpool::WorkPoolRunner>(
-        client, recorder, identityReconciler.provider(), wpOptions);
+        *workPoolClient, recorder, identityReconciler.provider(), wpOptions);
   }
   ControllerGroup group(controllers, [&] {
     if (workPools) workPools->start();

@@ -441,6 +441,8 @@ struct Server::Impl {
     return true;
   }
 
+  static constexpr int kDefaultLimit = 200;  // PREFECT_API_DEFAULT_LIMIT
+
   Reply filterRuns(const json& body) {
     json fr = body.value("flow_runs", json(nullptr));
     json wp = body.value("work_pools", json(nullptr));
@@ -464,7 +466,15 @@ struct Server::Impl {
     json page = json::array();
     int limit = body.contains("limit") && body["limit"].is_number_integer()
                     ? body["limit"].get<int>()
-                    : 200;
+                    : kDefaultLimit;
+    // prefect/server/api/dependencies.py LimitBody: PREFECT_API_DEFAULT_LIMIT is also the most.
+    if (limit < 0)
+      return {422, {{"detail", "Invalid limit: must be greater than or equal to 0."}}, {}};
+    if (limit > kDefaultLimit)
+      return {422,
+              {{"detail", "Invalid limit: must be less than or equal to " +
+                              std::to_string(kDefaultLimit) + "."}},
+              {}};
     for (int i = offset; i < static_cast<int>(out.size()) && static_cast<int>(page.size()) < limit;
          ++i)
       page.push_back(out[static_cast<size_t>(i)]);

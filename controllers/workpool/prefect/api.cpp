@@ -53,7 +53,7 @@ json setStateBody(const std::string& flowRunId, const StateProposal& p,
 }
 
 json filterBody(const std::string& pool, const std::string& stateType,
-                const std::optional<std::string>& stateName) {
+                const std::optional<std::string>& stateName, int offset, std::optional<int> limit) {
   json state = {{"type", {{"any_", {stateType}}}}};
   if (stateName) state["name"] = {{"any_", {*stateName}}};
   return {{"flows", nullptr},
@@ -63,8 +63,8 @@ json filterBody(const std::string& pool, const std::string& stateType,
           {"work_pools", {{"id", nullptr}, {"name", {{"any_", {pool}}}}, {"type", nullptr}}},
           {"work_pool_queues", nullptr},
           {"sort", nullptr},
-          {"limit", nullptr},
-          {"offset", 0}};
+          {"limit", limit ? json(*limit) : json(nullptr)},
+          {"offset", offset}};
 }
 
 Response Api::version() {
@@ -130,8 +130,10 @@ Response Api::setInfrastructurePid(const std::string& flowRunId, const std::stri
 }
 
 Response Api::filterFlowRuns(const std::string& pool, const std::string& stateType,
-                             const std::optional<std::string>& stateName) {
-  return transport_.request("POST", "/flow_runs/filter", filterBody(pool, stateType, stateName));
+                             const std::optional<std::string>& stateName, int offset,
+                             std::optional<int> limit) {
+  return transport_.request("POST", "/flow_runs/filter",
+                            filterBody(pool, stateType, stateName, offset, limit));
 }
 
 }  // namespace controllers::workpool::prefect

@@ -49,9 +49,11 @@ class Api {
   SetStateResult setState(const std::string& flowRunId, const StateProposal& proposal);
   Response setInfrastructurePid(const std::string& flowRunId, const std::string& pid);  // PATCH
   // POST /flow_runs/filter for runs of `pool` in state type `stateType` (and, when given, state
-  // name `stateName`), as the worker's two cancellation queries.
+  // name `stateName`), as the worker's two cancellation queries. `limit` null is the server's
+  // default page (200); `offset` pages on.
   Response filterFlowRuns(const std::string& pool, const std::string& stateType,
-                          const std::optional<std::string>& stateName);
+                          const std::optional<std::string>& stateName, int offset = 0,
+                          std::optional<int> limit = std::nullopt);
 
  private:
   Transport& transport_;
@@ -61,7 +63,8 @@ class Api {
 json setStateBody(const std::string& flowRunId, const StateProposal& proposal,
                   const std::string& transitionId);
 json filterBody(const std::string& pool, const std::string& stateType,
-                const std::optional<std::string>& stateName);
+                const std::optional<std::string>& stateName, int offset = 0,
+                std::optional<int> limit = std::nullopt);
 // A random version-4 UUID in canonical form.
 std::string randomUuid();
 // Percent-encodes one path segment (RFC 3986 unreserved characters stay).

@@ -9,6 +9,7 @@
 //     ServiceAccount, and every verb of each rule, some request the operator made is allowed only
 //     by it. Checked with kubesim's own RBAC evaluator on the recorded requests: removing that
 //     rule or verb would have turned that request into a 403, failing the first check.
+#include <httplib.h>
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -26,6 +27,7 @@
 #include "test/kubesim/object_store.h"
 #include "test/kubesim/rbac.h"
 #include "test/kubesim/simulator.h"
+#include "test/prefectsim/server.h"
 #include "test/support/operator_process.h"
 #include "test/support/process.h"
 
@@ -87,6 +89,7 @@ struct Variant {
   std::vector<std::string> flowNamespaces;
   bool apiKeySecrets = false;
   bool pinnedUid = false;  // no cluster-scoped grant; identity from --cluster-uid's env
+  bool workPool = false;   // with the workpools Component: a WorkPool serving prefectsim
 };
 
 const char* kPinnedUid = "3f6d2a1c-8e4b-4c7d-9a0f-1b2c3d4e5f60";
@@ -166,6 +169,7 @@ class ManifestRun {
     loadPolicy();
     startOperators();
     exerciseExamples();
+    if (v_.workPool) exerciseWorkPool();
     stopAll();
   }
 
@@ -618,6 +622,61 @@ class ManifestRun {
     }
   }
 
+  // Worker mode with the API key from a Secret: one run through to Succeeded with its pid in
+  // Prefect, one cancelled from Prefect while running (the worker reads its FlowRun and sets
+  // spec.cancel). Exercises every rule of the workpools Component.
+  void exerciseWorkPool() {
+    const std::string ns = v_.flowNamespaces.front();
+    const std::string key = "pnu_manifests_test_key";
+    prefectsim::ServerOptions po;
+    po.apiKey = key;
+    prefect_ = std::make_unique<prefectsim::Server>(po);
+    prefect_->start();
+    const prefectsim::DemoIds demo = prefect_->seedDemo();
+    admin(
+        {"create", "secret", "generic", "prefect-api-key", "-n", ns, "--from-literal=key=" + key});
+    admin({"apply", "-n", ns, "-f", "-"},
+          "apiVersion: prefect.io/v1alpha1\nkind: WorkPool\nmetadata: {name: demo-pool}\n"
+          "spec: {apiUrl: \"" +
+              prefect_->url() +
+              "\", queryIntervalSeconds: 1, apiKeySecret: {name: prefect-api-key, key: key}}\n");
+    httplib::Client c("127.0.0.1", prefect_->port());
+    c.set_bearer_token_auth(key);
+    auto call = [&](const std::string& path, const json& body) {
+      auto r = body.is_null() ? c.Get("/api" + path)
+                              : c.Post("/api" + path, body.dump(), "application/json");
+      return r && !r->body.empty() ? json::parse(r->body, nullptr, false) : json();
+    };
+    auto createRun = [&](const std::string& image) {
+      json run = call("/deployments/" + demo.deploymentId + "/create_flow_run",
+                      {{"job_variables", {{"image", image}}}});
+      return run.value("id", std::string());
+    };
+    const std::string done = createRun("kubesim/exit:0");
+    const std::string cancelled = createRun("kubesim/sleep:10m");
+    REQUIRE_FALSE(done.empty());
+    REQUIRE_FALSE(cancelled.empty());
+    eventually("the WorkPool's run Succeeds with its pid in Prefect", [&] {
+      return phaseOf(ns, "fr-" + done) == "Succeeded" &&
+             call("/flow_runs/" + done, nullptr)["infrastructure_pid"].is_string();
+    });
+    eventually("the WorkPool's second run is Running with its pid in Prefect", [&] {
+      return phaseOf(ns, "fr-" + cancelled) == "Running" &&
+             call("/flow_runs/" + cancelled, nullptr)["infrastructure_pid"].is_string();
+    });
+    call("/flow_runs/" + cancelled + "/set_state",
+         {{"state", {{"type", "CANCELLING"}}}, {"force", false}});
+    eventually("the run cancelled from Prefect is CANCELLED", [&] {
+      json run = call("/flow_runs/" + cancelled, nullptr);
+      return run.is_object() && run["state"].is_object() &&
+             run["state"].value("type", "") == "CANCELLED";
+    });
+    eventually("the WorkPool's status was written", [&] {
+      auto wp = find("workpools.prefect.io", ns, "demo-pool");
+      return wp && (*wp).contains("status") && (*wp)["status"].value("submitted", 0) == 2;
+    });
+  }
+
   void collectLogs() {
     logs_.clear();
     for (std::size_t i = 0; i < operators_.size(); ++i) {
@@ -663,6 +722,7 @@ class ManifestRun {
   testsupport::TempDir dir_;
   std::string rendered_;
   std::unique_ptr<kubesim::Simulator> sim_;
+  std::unique_ptr<prefectsim::Server> prefect_;  // worker-mode variants only
   std::string admin_;
   kubesim::RbacPolicy policy_;
   json deployment_;
@@ -696,6 +756,24 @@ TEST_CASE("manifests/default + adopt-cluster-property: the one ClusterProperty r
   // the grant it would be a 403 and the operator would retry forever instead.
   runAndCheck(
       {"manifests/default", {"manifests/default/adopt-cluster-property"}, {"data"}, false, false});
+}
+
+TEST_CASE("manifests/default + workpools: a WorkPool runs and cancels with exactly its RBAC") {
+  runAndCheck({"manifests/default",
+               {"manifests/default/workpools"},
+               {"data", "team-b"},
+               false,
+               false,
+               true});
+}
+
+TEST_CASE("manifests/namespace-pool + workpools: worker mode with Roles only") {
+  runAndCheck({"manifests/namespace-pool",
+               {"manifests/namespace-pool/workpools"},
+               {"prefect-pool-a", "prefect-pool-b"},
+               false,
+               false,
+               true});
 }
 
 TEST_CASE("manifests/namespace-pool: Roles in the pool only, no 403, every rule needed") {

@@ -176,3 +176,27 @@ TEST_CASE("prefectsim: the binary prints its one startup line and serves until S
   // exactly one line on stdout: the demo ids go to stderr, which shares the log here
   CHECK(p.log().find(prefix) == p.log().rfind(prefix));
 }
+
+TEST_CASE("prefectsim: flow_runs/filter pages by limit and offset and refuses a limit over 200") {
+  prefectsim::Server server;
+  server.start();
+  Client c(server.port());
+  std::string dep = c.seed();
+  for (int i = 0; i < 3; ++i) c.createRun(dep);
+  auto page = [&](json limit, int offset) {
+    return c.call(
+        "POST", "/api/flow_runs/filter",
+        {{"work_pools", {{"name", {{"any_", {"pool"}}}}}}, {"limit", limit}, {"offset", offset}});
+  };
+  CHECK(page(2, 0).body.size() == 2);
+  CHECK(page(2, 2).body.size() == 1);
+  CHECK(page(nullptr, 0).body.size() == 3);  // null: the server's default page
+  CHECK(page(200, 0).status == 200);
+  // prefect/server/api/dependencies.py LimitBody, as a real 2.17 server answers it.
+  auto tooMany = page(201, 0);
+  CHECK(tooMany.status == 422);
+  CHECK(tooMany.body == json{{"detail", "Invalid limit: must be less than or equal to 200."}});
+  auto negative = page(-1, 0);
+  CHECK(negative.status == 422);
+  CHECK(negative.body == json{{"detail", "Invalid limit: must be greater than or equal to 0."}});
+}

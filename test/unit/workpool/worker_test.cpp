@@ -280,3 +280,144 @@ TEST_CASE("cancellation from Prefect: ours by pid, without a pid, another cluste
   CHECK(f.prefect.count("POST", "/flow_runs/elsewhere/set_state") == 0);
   CHECK_FALSE(f.kube.find(res::FlowRuns, "prefect", "fr-other"));
 }
+
+TEST_CASE("a Failed FlowRun proposes CRASHED with the Python worker's non-zero exit message",
+          "[workpool][worker]") {
+  Fixture f;
+  f.prefect.answer = prefectWith({"aaa"}, {"aaa"});
+  REQUIRE(f.worker.poll(controllers::flowrun::defaultBaseJobTemplate(), "").submitted == 1);
+  f.prefect.requests.clear();
+  auto fr = *f.kube.find(res::FlowRuns, "prefect", "fr-aaa");
+  SECTION("with the container's exit code") {
+    fr["status"] = {{"phase", "Failed"}, {"exitCode", 3}, {"message", "container exited 3"}};
+    f.kube.put(res::FlowRuns, fr);
+    CHECK(f.worker.report().reported == 1);
+    REQUIRE(f.prefect.requests.size() == 1);
+    CHECK(f.prefect.requests[0].path == "/flow_runs/aaa/set_state");
+    CHECK(f.prefect.requests[0].body["state"]["type"] == "CRASHED");
+    CHECK(f.prefect.requests[0].body["state"]["message"] ==
+          "Flow run infrastructure exited with non-zero status code 3.");
+    CHECK(f.prefect.requests[0].body["force"] == false);
+  }
+  SECTION("without one: -1, and what the cluster knows") {
+    fr["status"] = {{"phase", "Failed"}, {"reason", "DeadlineExceeded"}, {"message", "too slow"}};
+    f.kube.put(res::FlowRuns, fr);
+    CHECK(f.worker.report().reported == 1);
+    REQUIRE(f.prefect.requests.size() == 1);
+    CHECK(f.prefect.requests[0].body["state"]["message"] ==
+          "Flow run infrastructure exited with non-zero status code -1. too slow");
+  }
+  SECTION("an ABORT (the engine already reported FAILED) is final, never retried") {
+    fr["status"] = {{"phase", "Failed"}, {"exitCode", 1}};
+    f.kube.put(res::FlowRuns, fr);
+    f.prefect.answer = [](const Request&) {
+      return ok(
+          {{"status", "ABORT"},
+           {"state", {{"type", "FAILED"}}},
+           {"details",
+            {{"type", "abort_details"}, {"reason", "Run is already in terminal state FAILED."}}}});
+    };
+    auto r = f.worker.report();
+    CHECK(r.ok());
+    f.prefect.requests.clear();
+    CHECK(f.worker.report().ok());
+    CHECK(f.prefect.requests.empty());
+  }
+}
+
+namespace {
+
+// A PENDING run as flow_runs/filter returns it.
+json pendingRun(const std::string& id, const json& message, const json& pid = nullptr) {
+  return {{"id", id},
+          {"name", "run-" + id},
+          {"flow_id", "flow-1"},
+          {"deployment_id", "dep-1"},
+          {"infrastructure_pid", pid},
+          {"job_variables", json::object()},
+          {"state", {{"type", "PENDING"}, {"name", "Pending"}, {"message", message}}}};
+}
+
+}  // namespace
+
+TEST_CASE("poll claims with the worker's message and repair finds only its own unfinished claims",
+          "[workpool][worker]") {
+  Fixture f;
+  const std::string claim = claimMessage("w1", "cluster-uid-1", "prefect", "k8s-pool");
+  CHECK(claim == "Claimed by worker w1 (cluster cluster-uid-1, WorkPool prefect/k8s-pool)");
+  f.worker.claimAs(claim);
+  f.prefect.answer = prefectWith({"aaa"}, {"aaa"});
+  REQUIRE(f.worker.poll(controllers::flowrun::defaultBaseJobTemplate(), "").submitted == 1);
+  CHECK(f.prefect.requests[2].body["state"]["message"] == claim);
+
+  const std::string other = claimMessage("w1", "cluster-uid-2", "prefect", "k8s-pool");
+  json pending = json::array({pendingRun("aaa", claim),                        // has its FlowRun
+                              pendingRun("lost", claim),                       // ours, no FlowRun
+                              pendingRun("jobbed", claim, "cluster-uid-1:x"),  // has a Job
+                              pendingRun("theirs", other),      // another cluster's claim
+                              pendingRun("python", nullptr)});  // a Python worker's
+  auto base = prefectWith({}, {});
+  json filterBody;
+  f.prefect.answer = [&](const Request& r) {
+    if (r.path == "/flow_runs/filter") {
+      filterBody = r.body;
+      return ok(pending);
+    }
+    return base(r);
+  };
+  f.prefect.requests.clear();
+  auto r = f.worker.repair(controllers::flowrun::defaultBaseJobTemplate(), "");
+  INFO(r.error);
+  REQUIRE(r.ok());
+  CHECK(r.repaired == 1);
+  CHECK(filterBody["flow_runs"]["state"]["type"]["any_"] == json::array({"PENDING"}));
+  CHECK(filterBody["work_pools"]["name"]["any_"] == json::array({"k8s-pool"}));
+  CHECK(f.kube.find(res::FlowRuns, "prefect", "fr-lost"));
+  CHECK((*f.kube.find(res::FlowRuns, "prefect", "fr-lost"))["spec"]["flowRunId"] == "lost");
+  for (const char* id : {"jobbed", "theirs", "python"}) {
+    INFO(id);
+    CHECK_FALSE(f.kube.find(res::FlowRuns, "prefect", std::string("fr-") + id));
+  }
+  CHECK(f.prefect.count("POST", "/set_state") == 0);  // repair never proposes a state
+  CHECK(f.kube.count("create", "flowruns") == 2);
+
+  SECTION("a second repair creates nothing more") {
+    auto again = f.worker.repair(controllers::flowrun::defaultBaseJobTemplate(), "");
+    CHECK(again.repaired == 0);
+    CHECK(f.kube.count("create", "flowruns") == 2);
+  }
+}
+
+TEST_CASE("repair pages through more PENDING runs than one page and honours limit",
+          "[workpool][worker]") {
+  Fixture f(spec(250));
+  const std::string claim = claimMessage("w1", "cluster-uid-1", "prefect", "k8s-pool");
+  f.worker.claimAs(claim);
+  json all = json::array();
+  for (int i = 0; i < 300; ++i) all.push_back(pendingRun("run" + std::to_string(i), claim));
+  auto base = prefectWith({}, {});
+  f.prefect.answer = [&](const Request& r) {
+    if (r.path == "/flow_runs/filter") {
+      const int offset = r.body["offset"], limit = r.body["limit"];
+      json page = json::array();
+      for (int i = offset; i < std::min(offset + limit, 300); ++i) page.push_back(all[i]);
+      return ok(page);
+    }
+    return base(r);
+  };
+  auto r = f.worker.repair(controllers::flowrun::defaultBaseJobTemplate(), "");
+  INFO(r.error);
+  REQUIRE(r.ok());
+  CHECK(f.prefect.count("POST", "/flow_runs/filter") == 2);
+  CHECK(r.repaired == 250);  // limit
+  CHECK(f.kube.count("create", "flowruns") == 250);
+  CHECK(f.prefect.count("GET", "/deployments/dep-1") == 1);  // one read per cycle, not per run
+}
+
+TEST_CASE("without a claim (no cluster identity yet) repair does nothing", "[workpool][worker]") {
+  Fixture f;
+  f.prefect.answer = prefectWith({}, {});
+  auto r = f.worker.repair(controllers::flowrun::defaultBaseJobTemplate(), "");
+  CHECK(r.ok());
+  CHECK(f.prefect.requests.empty());
+}
