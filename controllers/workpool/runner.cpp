@@ -132,7 +132,7 @@ void WorkPoolRunner::scheduleHeartbeat(Pool& p, Clock::time_point now) {
   p.nextHeartbeat = now + std::min<Clock::duration>(backoff, interval);
 }
 
-void WorkPoolRunner::repair(const json& wp, Pool& p) {
+void WorkPoolRunner::repair(const json& wp, Pool& p, const std::string& clusterUid) {
   auto r = p.worker->repair(p.baseJobTemplate, p.serverVersion);
   p.submitted += r.submitted;
   const std::string key =
@@ -147,6 +147,19 @@ void WorkPoolRunner::repair(const json& wp, Pool& p) {
   if (!r.ok()) {
     runtime::logger().warn("repairing claimed flow runs failed (retried after the next heartbeat)",
                            {{"workpool", key}, {"error", r.error}});
+  }
+  auto d = p.worker->deletedOnCluster(clusterUid);
+  if (d.cancelledDeleted > 0) {
+    const std::string message = std::to_string(d.cancelledDeleted) +
+                                " flow run(s) set Cancelled in Prefect: their FlowRun was deleted";
+    events_.record(wp, "Normal", "DeletedFlowRunsCancelled", message);
+    runtime::logger().info("cancelled flow runs of deleted FlowRuns",
+                           {{"workpool", key}, {"message", message}});
+  }
+  if (!d.ok()) {
+    runtime::logger().warn(
+        "looking for flow runs of deleted FlowRuns failed (retried after the next heartbeat)",
+        {{"workpool", key}, {"error", d.error}});
   }
 }
 
@@ -275,7 +288,7 @@ void WorkPoolRunner::serve(const json& wp) {
     if (p.outcome.reason.empty() && !p.baseJobTemplate.is_null() && !clusterUid.empty()) {
       if (p.repairDue) {  // on start, then after each heartbeat
         p.repairDue = false;
-        repair(wp, p);
+        repair(wp, p, clusterUid);
       }
       // Poll each query interval (also after a failure: no hammering of a failing API).
       if (now - p.lastPoll >= std::chrono::seconds(p.spec.queryIntervalSeconds)) {

@@ -40,8 +40,10 @@ class WorkPoolRunner {
  private:
   struct Pool;
   void serve(const nlohmann::json& workPool);
-  // After each heartbeat: creates the FlowRuns of this worker's claims left without one.
-  void repair(const nlohmann::json& workPool, Pool& pool);
+  // On start and after each heartbeat: creates the FlowRuns of this worker's claims left without
+  // one (Worker::repair), then sets CANCELLED for runs whose FlowRun was deleted
+  // (Worker::deletedOnCluster).
+  void repair(const nlohmann::json& workPool, Pool& pool, const std::string& clusterUid);
   // The next heartbeat: one interval after a success, backing off 1, 2, 4 ... s (at most one
   // interval) after a failure, whose outcome holds until then.
   static void scheduleHeartbeat(Pool& pool, std::chrono::system_clock::time_point now);

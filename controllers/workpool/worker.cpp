@@ -296,6 +296,52 @@ CycleResult Worker::report() {
   return result;
 }
 
+namespace {
+// "<cluster uid>:<namespace>:<job name>" of a Job in `ns` of the cluster `clusterUid`.
+bool pidNames(const std::string& pid, const std::string& clusterUid, const std::string& ns) {
+  const auto first = pid.find(':');
+  const auto last = pid.rfind(':');
+  if (first == std::string::npos || first == last) return false;
+  return pid.substr(0, first) == clusterUid && pid.substr(first + 1, last - first - 1) == ns;
+}
+}  // namespace
+
+CycleResult Worker::deletedOnCluster(const std::string& clusterUid) {
+  CycleResult result;
+  result.active = activeFlowRuns(result);  // also refreshes known_, before Prefect is asked
+  if (result.active < 0) return result;
+  constexpr int kPage = 200;  // the server's largest page
+  for (const char* type : {"PENDING", "RUNNING"}) {
+    for (int offset = 0; offset < 50 * kPage; offset += kPage) {
+      auto page = api_.filterFlowRuns(spec_.poolName, type, std::nullopt, offset, kPage);
+      if (!page.ok() || !page.body.is_array()) {
+        result.prefectStatus = page.status;
+        result.error = describe(page, std::string("flow_runs/filter ") + type);
+        return result;
+      }
+      for (const json& run : page.body) cancelIfDeleted(run, clusterUid, result);
+      if (page.body.size() < static_cast<std::size_t>(kPage)) break;
+    }
+  }
+  return result;
+}
+
+void Worker::cancelIfDeleted(const json& run, const std::string& clusterUid, CycleResult& result) {
+  const std::string id = str(run, "id");
+  // A pid is reported only once the FlowRun and its Job exist: a pid of ours without its
+  // FlowRun means the FlowRun was deleted on the cluster (its Job went with it).
+  if (id.empty() || !pidNames(str(run, "infrastructure_pid"), clusterUid, ns_)) return;
+  const std::string name = flowRunNameFor(id);
+  if (known_.count(name)) return;
+  const prefect::StateProposal cancelled{
+      "CANCELLED", "Cancelled",
+      "The FlowRun " + ns_ + "/" + name +
+          " was deleted on the cluster before the flow run finished; its Job was deleted with it.",
+      true};
+  auto r = api_.setState(id, cancelled);
+  if (r.response.ok()) ++result.cancelledDeleted;
+}
+
 CycleResult Worker::cancellations(const std::string& clusterUid) {
   CycleResult result;
   std::vector<json> runs;
@@ -333,13 +379,7 @@ CycleResult Worker::cancellations(const std::string& clusterUid) {
       if (api_.setState(id, none).response.ok()) ++result.reported;
       continue;
     }
-    // "<cluster uid>:<namespace>:<job name>"
-    const auto first = pid.find(':');
-    const auto last = pid.rfind(':');
-    if (first == std::string::npos || first == last) continue;
-    if (pid.substr(0, first) != clusterUid || pid.substr(first + 1, last - first - 1) != ns_) {
-      continue;  // another cluster's (or another namespace's) run: never touched
-    }
+    if (!pidNames(pid, clusterUid, ns_)) continue;  // another cluster's or namespace's: untouched
     auto fr = kube_.get(kube::resources::FlowRuns, ns_, flowRunNameFor(id));
     if (!fr.ok()) {
       if (fr.error().code == 404 && api_.setState(id, cancelled).response.ok()) {

@@ -33,13 +33,14 @@ inline constexpr const char* kAnnotationReportedPid = "prefect.io/reported-infra
 inline constexpr const char* kAnnotationReportedState = "prefect.io/reported-state";
 
 struct CycleResult {
-  int submitted = 0;      // FlowRuns created this cycle
-  int notOurs = 0;        // runs another worker won (REJECT/ABORT)
-  int active = 0;         // this pool's FlowRuns not yet terminal
-  int reported = 0;       // pids and states sent to Prefect
-  int repaired = 0;       // FlowRuns created by repair() for claims left without one
-  int prefectStatus = 0;  // status of the failing Prefect call (0: unreachable)
-  std::string error;      // empty when the cycle completed
+  int submitted = 0;         // FlowRuns created this cycle
+  int notOurs = 0;           // runs another worker won (REJECT/ABORT)
+  int active = 0;            // this pool's FlowRuns not yet terminal
+  int reported = 0;          // pids and states sent to Prefect
+  int repaired = 0;          // FlowRuns created by repair() for claims left without one
+  int cancelledDeleted = 0;  // runs set CANCELLED because their FlowRun was deleted
+  int prefectStatus = 0;     // status of the failing Prefect call (0: unreachable)
+  std::string error;         // empty when the cycle completed
   bool ok() const { return error.empty(); }
 };
 
@@ -63,6 +64,10 @@ class Worker {
   // (report() then sets CANCELLED once it is Cancelled); a run without a pid never got a Job
   // and is marked CANCELLED at once; a pid of another cluster or namespace is left alone.
   CycleResult cancellations(const std::string& clusterUid);
+  // A PENDING or RUNNING run whose pid names this cluster and namespace but whose FlowRun is
+  // gone was deleted on the cluster side: CANCELLED (force), with a message saying so. Run on
+  // start and after each heartbeat, with repair().
+  CycleResult deletedOnCluster(const std::string& clusterUid);
 
  private:
   kube::Result<std::vector<nlohmann::json>> poolFlowRuns();
@@ -75,6 +80,8 @@ class Worker {
   const nlohmann::json* cachedRead(std::map<std::string, nlohmann::json>& cache,
                                    const std::string& id, bool deployment, CycleResult& result);
   int activeFlowRuns(CycleResult& result);
+  void cancelIfDeleted(const nlohmann::json& run, const std::string& clusterUid,
+                       CycleResult& result);
   // Sets the annotation; on success `flowRun` becomes the updated object.
   bool markReported(nlohmann::json& flowRun, const char* annotation, const std::string& value);
 

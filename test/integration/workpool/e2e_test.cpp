@@ -336,3 +336,31 @@ TEST_CASE("the Prefect API down for a while loses nothing, and a 429's Retry-Aft
   REQUIRE_FALSE(path.empty());
   CHECK(retried - at429 >= 0.95);
 }
+
+TEST_CASE("a FlowRun deleted with kubectl sets its flow run CANCELLED in Prefect, saying why",
+          "[workpool][e2e]") {
+  // Pods that never start: no engine in them can tell Prefect anything (a running engine reports
+  // its own end when its pod is deleted), so only the worker can.
+  Env env;
+  env.applyPool("demo-pool", env.prefect.url(), ", heartbeatIntervalSeconds: 2");
+  const json never = {{"image", "kubesim/unschedulable"}, {"pod_watch_timeout_seconds", 3600}};
+  const std::string id = env.createRun(never);
+  const std::string other = env.createRun(never);
+  for (const auto& run : {id, other}) {
+    env.waitRun(
+        run, [](const json& r) { return r["infrastructure_pid"].is_string(); }, 40s);
+  }
+  auto deleted = env.kubectl({"delete", "fr", "fr-" + id, "-n", "prefect", "--wait=false"});
+  INFO(deleted.out << deleted.err);
+  REQUIRE(deleted.exitCode == 0);
+  env.waitRun(
+      id, [](const json& r) { return stateType(r) == "CANCELLED"; }, 30s);
+  CHECK(env.flowRun(id)["state"]["message"] ==
+        "The FlowRun prefect/fr-" + id +
+            " was deleted on the cluster before the flow run finished; its Job was deleted with "
+            "it.");
+  // The run whose FlowRun still exists is not touched, across several heartbeats.
+  std::this_thread::sleep_for(5s);  // three heartbeats at 2 s: a wrong sweep would have run
+  CHECK(stateType(env.flowRun(other)) == "PENDING");
+  CHECK(env.jsonpath({"fr", "fr-" + other}, "{.status.phase}") == "Pending");
+}
