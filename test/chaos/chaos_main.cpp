@@ -181,8 +181,13 @@ class Suite {
     // The faults storm restarts kubesim: its state, CA and tokens live in the data dir.
     if (o_.scenario == "faults") so.dataDir = dir_.file("kubesim-data");
     sim_ = std::make_unique<kubesim::Simulator>(so);
-    sim_->start();
+    // Before start(): a write the operator makes the moment the server answers must be seen.
     sim_->store().subscribe([this](const kubesim::StoreEvent& e) { recorder_.onEvent(e); });
+    sim_->start();
+    // A restart reloads the state without events: what the data dir holds is the truth.
+    for (const auto& fr : list("flowruns.prefect.io")) {
+      recorder_.onEvent({kubesim::StoreEvent::Type::Modified, "flowruns.prefect.io", fr, json()});
+    }
     if (port == 0) kubeconfig_ = sim_->writeKubeconfig(dir_.file("kubeconfig"));
   }
 
