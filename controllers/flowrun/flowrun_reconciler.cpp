@@ -377,9 +377,12 @@ std::string FlowRunReconciler::jobNameOf(const Run& run) {
 
 std::optional<ReconcileOutcome> FlowRunReconciler::releaseOutcome(const runtime::ObjectKey& key,
                                                                   const std::string& jobName,
-                                                                  bool scanPods) {
+                                                                  bool scanPods,
+                                                                  const json* liveJob) {
   std::vector<std::pair<const kube::ResourceType*, kube::ObjectPtr>> held;
   kube::ObjectPtr job = jobs_.get(key.ns, jobName);
+  // A Job read from the API server because the cache did not have it yet.
+  if (!job && liveJob) job = std::make_shared<const json>(*liveJob);
   if (job) {
     auto owner = flowRunKeyFor(*job);
     if (!owner || owner->name != key.name) job.reset();
@@ -465,7 +468,7 @@ ReconcileOutcome FlowRunReconciler::reconcileCancel(Run& run) {
     }
     deletePods(podsOf(*job), grace);
     // A cancelled run's outcome is Cancelled whatever the Job did: nothing to keep.
-    if (auto failed = releaseOutcome(run.key, jobName, false)) return *failed;
+    if (auto failed = releaseOutcome(run.key, jobName, false, &*job)) return *failed;
     setPhase(run.status, Phase::Cancelling, reason::kCancelRequested, message, run.generation,
              run.now);
     if (auto failed = commit(run)) return *failed;

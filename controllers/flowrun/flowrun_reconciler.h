@@ -73,11 +73,12 @@ class FlowRunReconciler : public runtime::Reconciler {
   std::vector<kube::ObjectPtr> podsOfFlowRun(const std::string& ns,
                                              const std::string& flowRunName) const;
   // Removes the outcome finalizer (outcome_finalizer.h) from the FlowRun's Job and pods as the
-  // caches have them; `scanPods` also looks for pods by FlowRun when the Job is still cached.
+  // caches have them (the Job as `liveJob` has it when the cache has none); `scanPods` also
+  // looks for pods by FlowRun when the Job is still cached.
   // nullopt once every removal succeeded (or there was nothing to remove).
   std::optional<runtime::ReconcileOutcome> releaseOutcome(const runtime::ObjectKey& key,
-                                                          const std::string& jobName,
-                                                          bool scanPods);
+                                                          const std::string& jobName, bool scanPods,
+                                                          const json* liveJob = nullptr);
   static std::string jobNameOf(const Run& run);
   void deletePods(const std::vector<kube::ObjectPtr>& pods, std::int64_t gracePeriodSeconds);
   TimePoint now() const;

@@ -188,8 +188,8 @@ const std::vector<Flag>& flags() {
        [](const Options& o) { return std::to_string(o.maxConcurrentReconciles); },
        [](Options& o, const std::string& v) { return setInt(o.maxConcurrentReconciles, v, 1); }},
       {"resync-period",
-       "hand every cached FlowRun, Job and pod to the reconcilers again this often, so that a "
-       "lost watch event is recovered; 0 turns it off",
+       "relist every informer and hand every cached FlowRun, Job and pod to the reconcilers "
+       "again this often, so that a lost watch event is recovered; 0 turns it off",
        false, [](const Options& o) { return showDuration(o.resyncPeriod); },
        [](Options& o, const std::string& v) {
          auto d = parseDuration(v);

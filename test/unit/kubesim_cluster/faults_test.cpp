@@ -140,3 +140,40 @@ TEST_CASE("faults: one rule can be removed by its id, the others stay") {
   CHECK(f.onRequest(req("list", "batch", "jobs")).statusCode == 0);
   CHECK(f.onRequest(req("list", "", "pods")).statusCode == 503);
 }
+
+TEST_CASE("faults: dropWatchEvents leaves matching objects' events out of watches, count times") {
+  Faults f;
+  const json flag =
+      faultFlagToJson("verb=watch,resource=flowruns,name=lost,dropWatchEvents=true,count=1");
+  CHECK(flag == json{{"verb", "watch"},
+                     {"resource", "flowruns"},
+                     {"name", "lost"},
+                     {"dropWatchEvents", true},
+                     {"count", 1}});
+  f.add(parseFaultRule(flag));
+  const auto watch = req("watch", "prefect.io", "flowruns");
+  // The watch request itself is neither failed nor delayed.
+  CHECK(f.onRequest(watch).statusCode == 0);
+  CHECK(f.onRequest(watch).delayMs == 0);
+  CHECK_FALSE(f.dropWatchEvent(watch, "data", "other"));
+  CHECK_FALSE(f.dropWatchEvent(req("watch", "batch", "jobs"), "data", "lost"));
+  CHECK(f.dropWatchEvent(watch, "data", "lost"));
+  CHECK_FALSE(f.dropWatchEvent(watch, "data", "lost"));  // count 1: used up
+  CHECK(f.rules().empty());
+  auto refused = [](const json& rule) {
+    try {
+      parseFaultRule(rule);
+    } catch (const ApiException& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  CHECK(refused({{"resource", "pods"}, {"dropWatchEvents", true}, {"code", 500}}) ==
+        "fault rule: dropWatchEvents: cannot be combined with code or delayMs");
+  CHECK(refused({{"verb", "list"}, {"resource", "pods"}, {"dropWatchEvents", true}}) ==
+        "fault rule: verbs: a dropWatchEvents rule applies to watch only");
+  CHECK(refused({{"dropWatchEvents", true}}) ==
+        "fault rule: resource: a dropWatchEvents rule needs a resource");
+  CHECK(refused({{"resource", "pods"}, {"dropWatchEvents", "yes"}}) ==
+        "fault rule: dropWatchEvents: must be a boolean");
+}
