@@ -10,6 +10,7 @@
 #include "controllers/clusteridentity/uid.h"
 #include "controllers/flowrun/flowrun_reconciler.h"
 #include "controllers/flowrun/watches.h"
+#include "controllers/workpool/cached_reads.h"
 #include "controllers/workpool/runner.h"
 #include "operator/kube/http_client.h"
 #include "operator/kube/informer.h"
@@ -237,6 +238,7 @@ int run(const Options& options) {
   if (!pinnedOnly) controllers.insert(controllers.begin(), &identityController);
   // Worker mode: polls Prefect only on the leader (started with the controllers).
   std::unique_ptr<kube::Client> workPoolClient;
+  std::unique_ptr<controllers::workpool::CachedFlowRunReads> workPoolReads;
   std::unique_ptr<controllers::workpool::WorkPoolRunner> workPools;
   if (options.enableWorkPools) {
     controllers::workpool::RunnerOptions wpOptions;
@@ -250,8 +252,11 @@ int run(const Options& options) {
       return 1;
     }
     workPoolClient = std::move(*own);
+    // Its FlowRun lists (each tick) from the FlowRun informer's cache, not the server.
+    workPoolReads = std::make_unique<controllers::workpool::CachedFlowRunReads>(*workPoolClient,
+                                                                                flowRuns->store());
     workPools = std::make_unique<controllers::workpool::WorkPoolRunner>(
-        *workPoolClient, recorder, identityReconciler.provider(), wpOptions);
+        *workPoolReads, recorder, identityReconciler.provider(), wpOptions);
   }
   ControllerGroup group(controllers, [&] {
     if (workPools) workPools->start();
