@@ -13,7 +13,7 @@ bool ResourceInfo::servesVersion(const std::string& v) const {
 
 const json* ResourceInfo::schemaFor(const std::string& v) const {
   for (std::size_t i = 0; i < versions.size() && i < schemas.size(); ++i) {
-    if (versions[i] == v && !schemas[i].is_null()) return &schemas[i];
+    if (versions[i] == v && schemas[i] && !schemas[i]->is_null()) return schemas[i].get();
   }
   return nullptr;
 }
@@ -186,7 +186,7 @@ ResourceInfo resourceFromCrd(const json& crd) {
   });
   for (const auto& v : versions) {
     r.versions.push_back(v["name"].get<std::string>());
-    r.schemas.push_back(v["schema"]["openAPIV3Schema"]);
+    r.schemas.push_back(std::make_shared<const json>(v["schema"]["openAPIV3Schema"]));
     bool status = v.contains("subresources") && v["subresources"].is_object() &&
                   v["subresources"].contains("status");
     if (status) r.statusSubresource = true;

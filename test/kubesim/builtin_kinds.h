@@ -1,6 +1,7 @@
 #pragma once
 // What kubesim serves: one ResourceInfo per resource (built-in kinds and CRD-defined kinds), with
 // what discovery, openapi, tables and storage need to know about it.
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -31,8 +32,9 @@ struct ResourceInfo {
   // Another resource's storage seen through a conversion (events.k8s.io/v1 events are core/v1
   // events): the qualified plural of the storage resource, "" when this is its own storage.
   std::string storageResource;
-  // CRD only: per-version schema and printer columns (index matches versions).
-  std::vector<json> schemas;
+  // CRD only: per-version schema and printer columns (index matches versions). Schemas are
+  // shared: a ResourceInfo is copied on every request, and a CRD schema is the largest part.
+  std::vector<std::shared_ptr<const json>> schemas;
   std::vector<std::vector<PrinterColumn>> columns;
 
   std::string qualified() const { return group.empty() ? plural : plural + "." + group; }
