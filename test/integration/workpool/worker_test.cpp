@@ -6,7 +6,7 @@
 
 using namespace workpool_test;
 
-TEST_CASE("a deployment's run becomes a FlowRun and a Job, Pending in Prefect with the pid",
+TEST_CASE("a deployment's run becomes a FlowRun and a Job, Pending with the pid, then Completed",
           "[workpool][worker]") {
   Env env;
   env.applyPool("demo-pool", env.prefect.url());
@@ -44,6 +44,21 @@ TEST_CASE("a deployment's run becomes a FlowRun and a Job, Pending in Prefect wi
   // The pool got the operator's default template because it had none.
   json pool = env.api("GET", "/work_pools/demo-pool");
   CHECK(pool["base_job_template"].contains("job_configuration"));
+  // Through to the end: Scheduled -> Pending (the worker) -> Running -> Completed (the engine in
+  // the pod), the pid kept, the FlowRun Succeeded.
+  env.waitRun(
+      id, [](const json& r) { return stateType(r) == "COMPLETED"; }, 40s);
+  CHECK(env.flowRun(id)["infrastructure_pid"] == uid + ":prefect:" + name);
+  std::vector<std::string> types;
+  for (const json& st : env.api("GET", "/flow_run_states/?flow_run_id=" + id)) {
+    types.push_back(st.value("type", ""));
+  }
+  CHECK(types == std::vector<std::string>{"SCHEDULED", "PENDING", "RUNNING", "COMPLETED"});
+  REQUIRE(waitFor(
+      [&] {
+        return env.jsonpath({"fr", name}, "{.status.phase}") == "Succeeded";
+      },
+      20s, 100ms));
 }
 
 TEST_CASE("an unschedulable pod is Crashed in Prefect with the scheduler's message",
