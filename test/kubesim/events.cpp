@@ -27,7 +27,39 @@ std::pair<std::string, std::string> kindOf(ObjectStore& store, const json& objec
   return {kind, apiVersion};
 }
 
+// Real event names are <object>.<unix nanoseconds in hex>.
+std::string eventName(const std::string& objectName) {
+  auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
+  char suffix[32];
+  std::snprintf(suffix, sizeof suffix, "%llx", static_cast<unsigned long long>(nanos));
+  return objectName + "." + suffix;
+}
+
 }  // namespace
+
+bool EventRecorder::growExisting(const std::string& key, const std::string& resource,
+                                 const std::string& ns, const std::function<void(json&)>& grow) {
+  std::string existing;
+  {
+    std::lock_guard lock(mu_);
+    auto it = names_.find(key);
+    if (it != names_.end()) existing = it->second;
+  }
+  if (existing.empty()) return false;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    try {
+      json ev = store_.get(resource, ns, existing);
+      grow(ev);
+      store_.update(resource, ev);
+      return true;
+    } catch (const ApiException& e) {
+      if (e.code != 409) break;  // gone: the caller writes a new one
+    }
+  }
+  return false;
+}
 
 void EventRecorder::record(const json& object, const std::string& resource,
                            const std::string& component, const EventSpec& event,
@@ -46,33 +78,14 @@ void EventRecorder::record(const json& object, const std::string& resource,
     std::string key = uid + "\x1f" + event.fieldPath + "\x1f" + event.type + "\x1f" + event.reason +
                       "\x1f" + event.message + "\x1f" + component;
     std::string now = Clock::nowRfc3339();
-    std::string existing;
-    {
-      std::lock_guard lock(mu_);
-      auto it = names_.find(key);
-      if (it != names_.end()) existing = it->second;
-    }
-    if (!existing.empty()) {
-      for (int attempt = 0; attempt < 3; ++attempt) {
-        try {
-          json ev = store_.get("events", ns, existing);
+    if (growExisting(key, "events", ns, [&](json& ev) {
           ev["count"] = ev.value("count", 1) + 1;
           ev["lastTimestamp"] = now;
-          store_.update("events", ev);
-          return;
-        } catch (const ApiException& e) {
-          if (e.code != 409) break;  // gone: write a new one below
-        }
-      }
+        })) {
+      return;
     }
     auto [kind, apiVersion] = kindOf(store_, object, resource);
-    // Real event names are <object>.<unix nanoseconds in hex>.
-    auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                     std::chrono::system_clock::now().time_since_epoch())
-                     .count();
-    char suffix[32];
-    std::snprintf(suffix, sizeof suffix, "%llx", static_cast<unsigned long long>(nanos));
-    std::string evName = name + "." + suffix;
+    std::string evName = eventName(name);
     json involved = {{"kind", kind},
                      {"namespace", metadata.value("namespace", "")},
                      {"name", name},
@@ -118,33 +131,15 @@ void EventRecorder::recordEventsV1(const json& object, const std::string& resour
     const std::string key = uid + "\x1f" + event.type + "\x1f" + event.reason + "\x1f" +
                             event.message + "\x1f" + controller + "\x1fv1";
     const std::string now = nowRfc3339Micro();
-    std::string existing;
-    {
-      std::lock_guard lock(mu_);
-      auto it = names_.find(key);
-      if (it != names_.end()) existing = it->second;
-    }
-    if (!existing.empty()) {
-      // An isomorphic event again: the recorder grows its series (count starts at 2).
-      for (int attempt = 0; attempt < 3; ++attempt) {
-        try {
-          json ev = store_.get(kResource, ns, existing);
+    // An isomorphic event again: the recorder grows its series (count starts at 2).
+    if (growExisting(key, kResource, ns, [&](json& ev) {
           const json series = objectAt(ev, "series");
           ev["series"] = {{"count", series.value("count", 1) + 1}, {"lastObservedTime", now}};
-          store_.update(kResource, ev);
-          return;
-        } catch (const ApiException& e) {
-          if (e.code != 409) break;
-        }
-      }
+        })) {
+      return;
     }
     auto [kind, apiVersion] = kindOf(store_, object, resource);
-    auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                     std::chrono::system_clock::now().time_since_epoch())
-                     .count();
-    char suffix[32];
-    std::snprintf(suffix, sizeof suffix, "%llx", static_cast<unsigned long long>(nanos));
-    const std::string evName = name + "." + suffix;
+    const std::string evName = eventName(name);
     json regarding = {{"kind", kind},
                       {"namespace", metadata.value("namespace", "")},
                       {"name", name},

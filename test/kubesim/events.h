@@ -3,6 +3,7 @@
 // controllers) with one object per (object, reason, message, source), repeated occurrences bump
 // count and lastTimestamp; events.k8s.io/v1 (the scheduler, as a current kube-scheduler writes
 // them: reportingController, action, note, regarding, eventTime; repeats grow `series`).
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -31,6 +32,10 @@ class EventRecorder {
   void recordEventsV1(const json& object, const std::string& resource,
                       const std::string& controller, const std::string& action,
                       const EventSpec& event);
+  // Applies `grow` to the event recorded under the aggregation `key` and writes it back (retried
+  // on 409); false when there is none or it is gone, so the caller writes a new one.
+  bool growExisting(const std::string& key, const std::string& resource, const std::string& ns,
+                    const std::function<void(json&)>& grow);
   ObjectStore& store_;
   std::mutex mu_;
   std::map<std::string, std::string> names_;  // aggregation key -> Event name
