@@ -246,7 +246,9 @@ std::optional<ReconcileOutcome> FlowRunReconciler::commit(Run& run) {
     }
     run.fr = std::move(*written);
     // Until the watch brings this write, the next reconcile decides on it, not on the cache.
-    ownWrites_.wrote(run.key.str(), basedOn, std::make_shared<const json>(run.fr));
+    // The same projection as the cache, so a decision reads the same fields either way.
+    ownWrites_.wrote(run.key.str(), basedOn,
+                     std::make_shared<const json>(flowRunTransform()(run.fr)));
   }
   Phase to = run.status.phase.value_or(Phase::Pending);
   if (run.before.phase != run.status.phase && run.status.phase) {
@@ -341,10 +343,9 @@ kube::Result<std::vector<kube::ObjectPtr>> FlowRunReconciler::livePodsOf(const j
 std::vector<kube::ObjectPtr> FlowRunReconciler::podsOfFlowRun(const std::string& ns,
                                                               const std::string& name) const {
   std::vector<kube::ObjectPtr> out;
-  for (const auto& p : pods_.list(ns)) {
-    if (!p) continue;
-    auto k = flowRunKeyFor(*p);
-    if (k && k->name == name) out.push_back(p);
+  for (const auto& p : pods_.byIndex(kIndexFlowRun, name)) {
+    auto k = p ? flowRunKeyFor(*p) : std::nullopt;
+    if (k && k->ns == ns && k->name == name) out.push_back(p);
   }
   return out;
 }
@@ -398,7 +399,7 @@ std::optional<ReconcileOutcome> FlowRunReconciler::releaseOutcome(const runtime:
   if (!job || scanPods) {
     for (auto& p : podsOfFlowRun(key.ns, key.name)) {
       bool seen = false;
-      for (const auto& h : held) seen = seen || h.second == p;
+      for (const auto& h : held) seen = seen || str(meta(*h.second), "uid") == str(meta(*p), "uid");
       if (!seen && hasOutcomeFinalizer(*p)) held.emplace_back(&kube::resources::Pods, p);
     }
   }
@@ -636,8 +637,23 @@ ReconcileOutcome FlowRunReconciler::createJob(Run& run, const std::string& jobNa
     return ReconcileOutcome::after(1s);
   }
 
+  // The cache keeps a trimmed spec (watches.cpp): the Job is rendered from the FlowRun as the API
+  // server has it now, one read per Job created.
+  auto full = client_.get(kube::resources::FlowRuns, ns, run.key.name);
+  if (!full.ok()) {
+    if (full.error().isNotFound()) return ReconcileOutcome::done();
+    return ReconcileOutcome::retry("FlowRun " + run.key.str() +
+                                   ": reading it to render its Job: " + full.error().describe());
+  }
+  const json& fr = *full;
+  // Newer than the cache in what decides whether to create at all: decide again on the newer
+  // object, which the watch is about to bring.
+  if (str(meta(fr), "uid") != str(meta(run.fr), "uid") || deleting(fr) || cancelRequested(fr)) {
+    return ReconcileOutcome::after(200ms);
+  }
+
   // The template: inline, from a ConfigMap (read live: not cached, rarely read), or the default.
-  auto source = templateSourceOf(run.fr);
+  auto source = templateSourceOf(fr);
   if (auto* err = std::get_if<RenderError>(&source)) return invalidSpec(run, *err);
   const TemplateSource& src = std::get<TemplateSource>(source);
   json baseTemplate;
@@ -648,7 +664,7 @@ ReconcileOutcome FlowRunReconciler::createJob(Run& run, const std::string& jobNa
       baseTemplate = defaultBaseJobTemplate();
       break;
     case TemplateSource::Kind::Inline:
-      baseTemplate = at(at(run.fr, "spec"), "template");
+      baseTemplate = at(at(fr, "spec"), "template");
       options.templateOrigin = "spec.template";
       break;
     case TemplateSource::Kind::ConfigMap: {
@@ -684,12 +700,12 @@ ReconcileOutcome FlowRunReconciler::createJob(Run& run, const std::string& jobNa
     }
   }
 
-  const json& apiKeySecret = at(at(run.fr, "spec"), "apiKeySecret");
+  const json& apiKeySecret = at(at(fr, "spec"), "apiKeySecret");
   if (apiKeySecret.is_object() && !str(apiKeySecret, "name").empty()) {
     std::string key = str(apiKeySecret, "key");
     options.apiKeySecretRef = std::make_pair(str(apiKeySecret, "name"), key.empty() ? "key" : key);
   }
-  RenderResult rendered = renderJob(run.fr, baseTemplate, options);
+  RenderResult rendered = renderJob(fr, baseTemplate, options);
   if (!rendered.ok()) {
     return invalidSpec(run,
                        rendered.error.value_or(RenderError{"spec", "could not be rendered", ""}));
@@ -700,7 +716,7 @@ ReconcileOutcome FlowRunReconciler::createJob(Run& run, const std::string& jobNa
     const std::string secretName = apiKeySecretName(jobName);
     options.apiKeySecretRef = std::make_pair(secretName, std::string(kApiKeySecretKey));
     std::string apiKey = *rendered.literalApiKey;
-    rendered = renderJob(run.fr, baseTemplate, options);
+    rendered = renderJob(fr, baseTemplate, options);
     if (!rendered.ok()) {
       return invalidSpec(run,
                          rendered.error.value_or(RenderError{"spec", "could not be rendered", ""}));
@@ -710,7 +726,7 @@ ReconcileOutcome FlowRunReconciler::createJob(Run& run, const std::string& jobNa
 
   json job = std::move(*rendered.job);
   addOutcomeFinalizer(job);
-  const std::chrono::seconds podTimeout = podWatchTimeoutOf(run.fr, baseTemplate);
+  const std::chrono::seconds podTimeout = podWatchTimeoutOf(fr, baseTemplate);
   annotate(job, kAnnotationFlowRunName, run.key.name);
   annotate(job, kAnnotationPodWatchTimeout, std::to_string(podTimeout.count()));
   if (job.contains("spec") && job["spec"].contains("template") &&
@@ -722,7 +738,7 @@ ReconcileOutcome FlowRunReconciler::createJob(Run& run, const std::string& jobNa
     // chose one (then the reconciler's own pod deletes carry the cancel grace period).
     if (podTemplate.contains("spec") && podTemplate["spec"].is_object() &&
         !podTemplate["spec"].contains("terminationGracePeriodSeconds")) {
-      podTemplate["spec"]["terminationGracePeriodSeconds"] = gracePeriodOf(run.fr);
+      podTemplate["spec"]["terminationGracePeriodSeconds"] = gracePeriodOf(fr);
     }
   }
   const std::string renderedName =

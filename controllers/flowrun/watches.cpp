@@ -10,6 +10,7 @@ namespace controllers::flowrun {
 namespace {
 
 using json = nlohmann::json;
+using jsonutil::str;
 
 void copyKeys(const json& from, json& to, std::initializer_list<const char*> keys) {
   if (!from.is_object()) return;
@@ -19,47 +20,119 @@ void copyKeys(const json& from, json& to, std::initializer_list<const char*> key
   }
 }
 
-// Only the operator's own annotations matter on Jobs and pods.
-json prefectAnnotations(const json& annotations) {
+json pick(const json& from, std::initializer_list<const char*> keys) {
   json out = json::object();
-  if (!annotations.is_object()) return out;
-  for (auto it = annotations.begin(); it != annotations.end(); ++it) {
+  copyKeys(from, out, keys);
+  return out;
+}
+
+const json& member(const json& obj, const char* key) {
+  static const json kNull;
+  if (!obj.is_object()) return kNull;
+  auto it = obj.find(key);
+  return it == obj.end() ? kNull : *it;
+}
+
+// Only the operator's own labels and annotations (prefect.io/...) are read from cached objects.
+json prefectKeys(const json& map) {
+  json out = json::object();
+  if (!map.is_object()) return out;
+  for (auto it = map.begin(); it != map.end(); ++it) {
     if (it.key().rfind("prefect.io/", 0) == 0) out[it.key()] = it.value();
   }
   return out;
 }
 
-json trimMetadata(const json& metadata, bool keepAllAnnotations) {
-  json m = json::object();
-  copyKeys(metadata, m,
-           {"name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp",
-            "deletionTimestamp", "deletionGracePeriodSeconds", "labels", "ownerReferences",
-            "finalizers"});
-  if (metadata.is_object() && metadata.contains("annotations")) {
-    json a =
-        keepAllAnnotations ? metadata["annotations"] : prefectAnnotations(metadata["annotations"]);
-    if (a.is_object()) a.erase("kubectl.kubernetes.io/last-applied-configuration");
-    if (a.is_object() && !a.empty()) m["annotations"] = std::move(a);
+// The controller ownerReference alone: what isControlledBy, flowRunKeyFor and the
+// controller-uid index read.
+json controllerRef(const json& refs) {
+  json out = json::array();
+  if (!refs.is_array()) return out;
+  for (const json& r : refs) {
+    if (member(r, "controller").is_boolean() && r["controller"].get<bool>()) {
+      out.push_back(pick(r, {"apiVersion", "kind", "name", "uid", "controller"}));
+    }
   }
+  return out;
+}
+
+// FlowRuns keep every prefect.io/ label (worker mode selects on prefect.io/workpool); Jobs and
+// pods only prefect.io/flowrun, the one flowRunKeyFor reads.
+json trimMetadata(const json& metadata, bool allPrefectLabels) {
+  json m = pick(metadata,
+                {"name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp",
+                 "deletionTimestamp", "deletionGracePeriodSeconds", "finalizers"});
+  json labels = allPrefectLabels ? prefectKeys(member(metadata, "labels"))
+                                 : pick(member(metadata, "labels"), {kLabelFlowRun});
+  if (!labels.empty()) m["labels"] = std::move(labels);
+  json annotations = prefectKeys(member(metadata, "annotations"));
+  if (!annotations.empty()) m["annotations"] = std::move(annotations);
+  json owners = controllerRef(member(metadata, "ownerReferences"));
+  if (!owners.empty()) m["ownerReferences"] = std::move(owners);
   return m;
 }
 
-json base(const json& obj) {
+json base(const json& obj, bool allPrefectLabels = false) {
+  json out = pick(obj, {"apiVersion", "kind"});
+  out["metadata"] = trimMetadata(member(obj, "metadata"), allPrefectLabels);
+  return out;
+}
+
+// A container state (waiting, running, terminated) without its container and image IDs.
+json trimState(const json& state) {
   json out = json::object();
-  copyKeys(obj, out, {"apiVersion", "kind"});
+  if (!state.is_object()) return out;
+  for (auto it = state.begin(); it != state.end(); ++it) {
+    out[it.key()] =
+        pick(it.value(), {"reason", "message", "exitCode", "signal", "startedAt", "finishedAt"});
+  }
+  return out;
+}
+
+json trimContainerStatuses(const json& statuses) {
+  json out = json::array();
+  if (!statuses.is_array()) return out;
+  for (const json& c : statuses) {
+    json t = pick(c, {"name", "image", "started", "restartCount"});
+    for (const char* k : {"state", "lastState"}) {
+      if (member(c, k).is_object()) t[k] = trimState(c[k]);
+    }
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+// Conditions of the given types, without probe times.
+json trimConditions(const json& conditions, std::initializer_list<const char*> types) {
+  json out = json::array();
+  if (!conditions.is_array()) return out;
+  for (const json& c : conditions) {
+    const std::string type = str(c, "type");
+    bool keep = false;
+    for (const char* t : types) keep = keep || type == t;
+    if (keep) out.push_back(pick(c, {"type", "status", "reason", "message", "lastTransitionTime"}));
+  }
   return out;
 }
 
 }  // namespace
 
-using jsonutil::str;
-
+// The spec is read whole only to render the Job, and that read goes to the API server
+// (FlowRunReconciler::createJob): the cache keeps the fields read on every reconcile, so its
+// size does not grow with templates, env or job variables.
 kube::Transform flowRunTransform() {
   return [](json obj) {
     if (!obj.is_object()) return obj;
-    json out = base(obj);
-    out["metadata"] = trimMetadata(obj.value("metadata", json::object()), true);
-    copyKeys(obj, out, {"spec", "status"});
+    json out = base(obj, true);
+    const json& spec = member(obj, "spec");
+    json s =
+        pick(spec, {"flowRunId", "cancel", "cancelGracePeriodSeconds", "podWatchTimeoutSeconds"});
+    if (const json& v = member(member(spec, "variables"), "pod_watch_timeout_seconds");
+        !v.is_null()) {
+      s["variables"] = {{"pod_watch_timeout_seconds", v}};
+    }
+    out["spec"] = std::move(s);
+    copyKeys(obj, out, {"status"});
     return out;
   };
 }
@@ -68,11 +141,12 @@ kube::Transform jobTransform() {
   return [](json obj) {
     if (!obj.is_object()) return obj;
     json out = base(obj);
-    out["metadata"] = trimMetadata(obj.value("metadata", json::object()), false);
-    json spec = json::object();
-    copyKeys(obj.value("spec", json::object()), spec, {"activeDeadlineSeconds", "backoffLimit"});
-    out["spec"] = std::move(spec);
-    copyKeys(obj, out, {"status"});
+    out["spec"] = pick(member(obj, "spec"), {"activeDeadlineSeconds", "backoffLimit"});
+    const json& status = member(obj, "status");
+    json st = pick(status, {"active", "succeeded", "failed", "startTime", "completionTime"});
+    json conditions = trimConditions(member(status, "conditions"), {"Complete", "Failed"});
+    if (!conditions.empty()) st["conditions"] = std::move(conditions);
+    out["status"] = std::move(st);
     return out;
   };
 }
@@ -81,20 +155,20 @@ kube::Transform podTransform() {
   return [](json obj) {
     if (!obj.is_object()) return obj;
     json out = base(obj);
-    out["metadata"] = trimMetadata(obj.value("metadata", json::object()), false);
-    // The container names only: the flow runs in the first container of the spec.
+    // The first container's name: the flow runs in the first container of the spec.
     json containers = json::array();
-    const json& spec = obj.value("spec", json::object());
-    if (spec.is_object() && spec.contains("containers") && spec["containers"].is_array()) {
-      for (const json& c : spec["containers"]) {
-        if (c.is_object() && c.contains("name")) containers.push_back({{"name", c["name"]}});
-      }
+    const json& specContainers = member(member(obj, "spec"), "containers");
+    if (specContainers.is_array() && !specContainers.empty()) {
+      containers.push_back(pick(specContainers[0], {"name"}));
     }
     out["spec"] = {{"containers", std::move(containers)}};
-    json status = json::object();
-    copyKeys(obj.value("status", json::object()), status,
-             {"phase", "reason", "message", "conditions", "containerStatuses", "startTime"});
-    out["status"] = std::move(status);
+    const json& status = member(obj, "status");
+    json st = pick(status, {"phase", "reason", "message", "startTime"});
+    json conditions = trimConditions(member(status, "conditions"), {"PodScheduled"});
+    if (!conditions.empty()) st["conditions"] = std::move(conditions);
+    json cs = trimContainerStatuses(member(status, "containerStatuses"));
+    if (!cs.empty()) st["containerStatuses"] = std::move(cs);
+    out["status"] = std::move(st);
     return out;
   };
 }
@@ -121,6 +195,16 @@ std::optional<runtime::ObjectKey> flowRunKeyFor(const json& obj) {
     if (!name.empty()) return runtime::ObjectKey{ns, name};
   }
   return std::nullopt;
+}
+
+kube::Indexers podIndexers() {
+  kube::Indexers out;
+  out[kIndexFlowRun] = [](const json& pod) {
+    std::vector<std::string> names;
+    if (auto key = flowRunKeyFor(pod)) names.push_back(key->name);
+    return names;
+  };
+  return out;
 }
 
 }  // namespace controllers::flowrun

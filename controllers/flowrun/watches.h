@@ -27,6 +27,11 @@ kube::Transform flowRunTransform();
 kube::Transform jobTransform();
 kube::Transform podTransform();
 
+// The pods informer's index of pods by the name of their FlowRun (flowRunKeyFor), so that the
+// pods of a FlowRun whose Job is gone are found without decoding every pod of the namespace.
+inline constexpr const char* kIndexFlowRun = "flowrun";
+kube::Indexers podIndexers();
+
 // The FlowRun a Job or pod belongs to: the Job's controller ownerReference of kind FlowRun, else
 // the prefect.io/flowrun-name annotation, else the prefect.io/flowrun label; in the object's
 // namespace. nullopt for objects that are not ours.

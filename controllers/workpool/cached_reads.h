@@ -3,10 +3,11 @@
 // cache and sends everything else to the API server. The worker lists its pool's FlowRuns every
 // tick (report, limit, existence); from the server that is every FlowRun of the pool, terminal
 // ones included, once a second: 10,000 finished runs would be 10,000 objects a second. The cache
-// already holds them (trimmed to what controllers read, which keeps labels, annotations, spec and
-// status), kept current by the watch. Writes stay conditional on resourceVersion, so a read a
-// moment behind the server costs at most a 409 and a retry on the next tick, never a lost or
-// doubled run (FlowRun names are deterministic).
+// already holds them (trimmed to what controllers read: prefect.io/ labels and annotations,
+// spec.flowRunId and the status), kept current by the watch. A selector on another label goes to
+// the server; an equality on an indexed label (prefect.io/workpool) decodes only its FlowRuns.
+// Writes stay conditional on resourceVersion, so a read a moment behind the server costs at most a
+// 409 and a retry on the next tick, never a lost or doubled run (FlowRun names are deterministic).
 #include "operator/kube/client.h"
 #include "operator/kube/store.h"
 

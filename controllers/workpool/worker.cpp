@@ -234,12 +234,19 @@ CycleResult Worker::repair(const json& baseJobTemplate, const std::string& prefe
   return result;
 }
 
+// A merge patch of the one annotation, with the resourceVersion as a precondition (409 when the
+// FlowRun changed since it was read): the FlowRun read from the cache is trimmed (no full spec),
+// so it is never written back whole.
 bool Worker::markReported(json& fr, const char* key, const std::string& value) {
-  json changed = fr;
-  changed["metadata"]["annotations"][key] = value;
-  auto updated = kube_.update(kube::resources::FlowRuns, changed);
+  const json& md = fr.value("metadata", json::object());
+  json patch = {
+      {"metadata",
+       {{"resourceVersion", md.value("resourceVersion", "")}, {"annotations", {{key, value}}}}}};
+  auto updated = kube_.patch(kube::resources::FlowRuns, ns_, md.value("name", ""), patch, {});
   if (!updated.ok()) return false;
-  fr = updated.value();  // the new resourceVersion, for a second report in the same pass
+  fr["metadata"]["annotations"][key] = value;
+  // The new resourceVersion, for a second report in the same pass.
+  fr["metadata"]["resourceVersion"] = updated.value()["metadata"].value("resourceVersion", "");
   return true;
 }
 
@@ -365,11 +372,7 @@ CycleResult Worker::cancellations(const std::string& clusterUid) {
       auto fr = kube_.get(kube::resources::FlowRuns, ns_, flowRunNameFor(id));
       if (fr.ok()) {
         // Ours but the pid is not reported yet: cancel the FlowRun like one with a pid.
-        json object = fr.value();
-        if (object["spec"].value("cancel", false) != true) {
-          object["spec"]["cancel"] = true;
-          if (kube_.update(kube::resources::FlowRuns, object).ok()) ++result.reported;
-        }
+        if (requestCancel(fr.value())) ++result.reported;
         continue;
       }
       prefect::StateProposal none = cancelled;
@@ -393,12 +396,19 @@ CycleResult Worker::cancellations(const std::string& clusterUid) {
       if (api_.setState(id, cancelled).response.ok()) ++result.reported;
       continue;
     }
-    if (object["spec"].value("cancel", false) != true) {
-      object["spec"]["cancel"] = true;
-      if (kube_.update(kube::resources::FlowRuns, object).ok()) ++result.reported;
-    }
+    if (requestCancel(object)) ++result.reported;
   }
   return result;
+}
+
+// spec.cancel set by a merge patch conditional on the resourceVersion just read (409 when the
+// FlowRun changed since: the next sweep reads it again). false when it was set already.
+bool Worker::requestCancel(const json& fr) {
+  if (fr.value("spec", json::object()).value("cancel", false) == true) return false;
+  const json& md = fr.value("metadata", json::object());
+  json patch = {{"metadata", {{"resourceVersion", md.value("resourceVersion", "")}}},
+                {"spec", {{"cancel", true}}}};
+  return kube_.patch(kube::resources::FlowRuns, ns_, md.value("name", ""), patch, {}).ok();
 }
 
 }  // namespace controllers::workpool

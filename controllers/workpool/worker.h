@@ -84,6 +84,7 @@ class Worker {
                        CycleResult& result);
   // Sets the annotation; on success `flowRun` becomes the updated object.
   bool markReported(nlohmann::json& flowRun, const char* annotation, const std::string& value);
+  bool requestCancel(const nlohmann::json& flowRun);
 
   prefect::Api& api_;
   kube::Client& kube_;

@@ -11,6 +11,7 @@
 #include "controllers/flowrun/flowrun_reconciler.h"
 #include "controllers/flowrun/watches.h"
 #include "controllers/workpool/cached_reads.h"
+#include "controllers/workpool/flowrun_for.h"
 #include "controllers/workpool/runner.h"
 #include "operator/kube/http_client.h"
 #include "operator/kube/informer.h"
@@ -141,6 +142,8 @@ int run(const Options& options) {
   kube::InformerOptions frOptions;
   frOptions.namespaces = options.namespaces;
   frOptions.transform = controllers::flowrun::flowRunTransform();
+  // Worker mode lists a pool's FlowRuns from the cache each tick (CachedFlowRunReads).
+  frOptions.labelIndexes = {controllers::workpool::kLabelWorkPool};
   frOptions.resyncPeriod = options.resyncPeriod;
   auto flowRuns = kube::makeInformer(client, kube::resources::FlowRuns, frOptions);
 
@@ -153,6 +156,7 @@ int run(const Options& options) {
 
   kube::InformerOptions podOptions = jobOptions;
   podOptions.transform = controllers::flowrun::podTransform();
+  podOptions.indexers = controllers::flowrun::podIndexers();
   auto pods = kube::makeInformer(client, kube::resources::Pods, podOptions);
 
   std::vector<kube::SharedInformer*> informers = {flowRuns.get(), jobs.get(), pods.get()};

@@ -22,7 +22,7 @@ class Informer : public SharedInformer {
         type_(std::move(type)),
         options_(std::move(options)),
         scopes_(scopesFor(type_, options_)),
-        cache_(scopes_, options_.labelIndexes) {}
+        cache_(scopes_, options_.labelIndexes, options_.indexers) {}
 
   ~Informer() override { stop(); }
 
@@ -122,7 +122,8 @@ class Informer : public SharedInformer {
       for (auto& w : watchers_) w->requestRelist();
       // Under the dispatch lock: a resync never runs between a watch event's apply and notify.
       std::lock_guard<std::mutex> lock(dispatchMu_);
-      for (const auto& obj : cache_.list()) {
+      for (const auto& packed : cache_.snapshot()) {  // decoded one at a time
+        ObjectPtr obj = packed->unpack();
         for (const auto& h : handlers_) {
           if (h.onUpdate) h.onUpdate(obj, obj);
         }
@@ -131,16 +132,19 @@ class Informer : public SharedInformer {
   }
 
   void notify(const Notification& n) {
+    if (handlers_.empty()) return;
+    const ObjectPtr object = n.object();
+    const ObjectPtr old = n.type == Notification::Type::Update ? n.oldObject() : nullptr;
     for (const auto& h : handlers_) {
       switch (n.type) {
         case Notification::Type::Add:
-          if (h.onAdd) h.onAdd(n.object);
+          if (h.onAdd) h.onAdd(object);
           break;
         case Notification::Type::Update:
-          if (h.onUpdate) h.onUpdate(n.oldObject, n.object);
+          if (h.onUpdate) h.onUpdate(old, object);
           break;
         case Notification::Type::Delete:
-          if (h.onDelete) h.onDelete(n.object);
+          if (h.onDelete) h.onDelete(object);
           break;
       }
     }

@@ -37,6 +37,7 @@ struct InformerOptions {
   Transform transform;  // trims objects before they are stored; null keeps them whole
   // Label keys to index; Store::byIndex("label:<key>", value) then answers without a scan.
   std::vector<std::string> labelIndexes;
+  Indexers indexers;  // further named indexes, for Store::byIndex(name, value)
   // Reconnect/retry delay after a failure (reset after progress). Capped and jittered.
   BackoffPolicy backoff{std::chrono::milliseconds(800), std::chrono::milliseconds(30000), 2.0, 0.2};
   // The cap while the resource itself is not served (404: its CRD is not installed yet, or was

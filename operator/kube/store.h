@@ -2,6 +2,7 @@
 // The read side of an informer: a trimmed, indexed, thread-safe cache of one resource kind.
 // Objects are immutable snapshots shared between readers.
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,7 +13,9 @@ namespace kube {
 
 using ObjectPtr = std::shared_ptr<const json>;
 
-// Built-in index names every Store maintains.
+// Built-in index names every Store answers. The namespace and controller-uid indexes are
+// maintained; owner-uid (no reconciler asks for it) is answered by a scan, as is a label index
+// nobody declared.
 inline constexpr const char* kIndexNamespace = "namespace";  // value: metadata.namespace
 inline constexpr const char* kIndexOwnerUid = "owner-uid";   // value: each ownerReferences[].uid
 inline constexpr const char* kIndexControllerUid = "controller-uid";  // the controller owner's uid
@@ -28,6 +31,11 @@ class Store {
   virtual bool hasSynced() const = 0;
   virtual std::size_t size() const = 0;
 };
+
+// A named index: the values under which an object is found by Store::byIndex (client-go's
+// Indexers). Computed on the transformed object.
+using IndexFunc = std::function<std::vector<std::string>(const json& object)>;
+using Indexers = std::map<std::string, IndexFunc>;
 
 // Trims an object before it is stored (drop managedFields and what no reconciler reads).
 using Transform = std::function<json(json)>;

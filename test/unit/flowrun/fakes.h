@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "controllers/clusteridentity/identity_provider.h"
+#include "controllers/flowrun/watches.h"
 #include "operator/kube/client.h"
 #include "operator/kube/selector.h"
 #include "operator/kube/store.h"
@@ -49,6 +50,14 @@ class FakeStore : public kube::Store {
     for (const auto& [k, v] : objects_) {
       const json& md = (*v)["metadata"];
       if (index == kube::kIndexNamespace && md.value("namespace", "") == value) out.push_back(v);
+      if (index.rfind("label:", 0) == 0 && md.contains("labels") &&
+          md["labels"].value(index.substr(6), "") == value) {
+        out.push_back(v);
+      }
+      if (index == controllers::flowrun::kIndexFlowRun) {
+        auto key = controllers::flowrun::flowRunKeyFor(*v);
+        if (key && key->name == value) out.push_back(v);
+      }
       if ((index == kube::kIndexControllerUid || index == kube::kIndexOwnerUid) &&
           md.contains("ownerReferences")) {
         for (const json& r : md["ownerReferences"]) {
@@ -165,17 +174,29 @@ class FakeClient : public kube::Client {
                            const kube::PatchOptions& options) override {
     calls.push_back({"patch", type.plural, ns, name, patch, {}, {}});
     if (auto e = failure("patch", type)) return *e;
-    // JSON patches only (the outcome finalizer's removal), applied as the API server would.
-    if (options.type != kube::PatchType::JsonPatch) {
+    // JSON patches (the outcome finalizer's removal) and merge patches (the worker's
+    // annotations), applied as the API server would: a resourceVersion in a merge patch is a
+    // precondition, and a write bumps it.
+    if (options.type != kube::PatchType::JsonPatch && options.type != kube::PatchType::Merge) {
       return kube::ApiError{405, "MethodNotAllowed", "not in the fake", {}, 0};
     }
     auto o = find(type, ns, name);
     if (!o) return notFound(type, name);
     json patched;
-    try {
-      patched = o->patch(patch);
-    } catch (const json::exception& e) {
-      return kube::ApiError{422, "Invalid", e.what(), {}, 0};
+    if (options.type == kube::PatchType::Merge) {
+      const std::string rv = patch.value("metadata", json::object()).value("resourceVersion", "");
+      if (!rv.empty() && rv != (*o)["metadata"].value("resourceVersion", "")) {
+        return kube::ApiError{409, "Conflict", "the object has been modified", {}, 0};
+      }
+      patched = *o;
+      patched.merge_patch(patch);
+      patched["metadata"]["resourceVersion"] = std::to_string(nextRv++);
+    } else {
+      try {
+        patched = o->patch(patch);
+      } catch (const json::exception& e) {
+        return kube::ApiError{422, "Invalid", e.what(), {}, 0};
+      }
     }
     objects[type.qualifiedName()][key(ns, name)] = patched;
     return patched;

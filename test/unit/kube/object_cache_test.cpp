@@ -25,7 +25,7 @@ std::string describe(const std::vector<Notification>& ns) {
     const char* t = n.type == Notification::Type::Add      ? "add"
                     : n.type == Notification::Type::Update ? "update"
                                                            : "delete";
-    parts.push_back(std::string(t) + " " + ObjectCache::keyOf(*n.object));
+    parts.push_back(std::string(t) + " " + ObjectCache::keyOf(*n.object()));
   }
   std::sort(parts.begin(), parts.end());
   std::string s;
@@ -59,11 +59,11 @@ TEST_CASE("a relist emits the difference: deletes, updates of changed objects, a
   CHECK(describe(n) == "add a/new, delete a/vanish, update a/change");
   for (const auto& x : n) {
     if (x.type == Notification::Type::Update) {
-      CHECK((*x.oldObject)["metadata"]["resourceVersion"] == "2");
-      CHECK((*x.object)["metadata"]["resourceVersion"] == "7");
+      CHECK((*x.oldObject())["metadata"]["resourceVersion"] == "2");
+      CHECK((*x.object())["metadata"]["resourceVersion"] == "7");
     }
     if (x.type == Notification::Type::Delete) {
-      CHECK((*x.object)["metadata"]["name"] == "vanish");  // the last known state
+      CHECK((*x.object())["metadata"]["name"] == "vanish");  // the last known state
     }
   }
   CHECK(c.size() == 3);
@@ -118,6 +118,54 @@ TEST_CASE("indexes: namespace, owner uid, controller uid, labels") {
   c.apply("", {T::Apply, obj("a", "job5", "10", {{"tier", "x"}})});
   CHECK(c.byIndex("label:tier", "x").size() == 1);
   CHECK(c.byIndex("unknown-index", "x").empty());
+}
+
+TEST_CASE("named indexers: values computed from the object, kept up to date on updates") {
+  kube::Indexers indexers;
+  indexers["flowrun"] = [](const kube::json& o) {
+    std::vector<std::string> out;
+    const auto& md = o["metadata"];
+    if (md.contains("annotations") && md["annotations"].contains("run")) {
+      out.push_back(md["annotations"]["run"].get<std::string>());
+    }
+    return out;
+  };
+  ObjectCache c({""}, {}, indexers);
+  auto p1 = obj("a", "p1", "1");
+  p1["metadata"]["annotations"] = {{"run", "r1"}};
+  relist(c, "", {p1, obj("a", "p2", "2")});
+  CHECK(c.byIndex("flowrun", "r1").size() == 1);
+  p1["metadata"]["annotations"] = {{"run", "r2"}};
+  p1["metadata"]["resourceVersion"] = "3";
+  c.apply("", {T::Apply, p1});
+  CHECK(c.byIndex("flowrun", "r1").empty());
+  REQUIRE(c.byIndex("flowrun", "r2").size() == 1);
+  CHECK((*c.byIndex("flowrun", "r2")[0])["metadata"]["name"] == "p1");
+  // A relist that changes the value moves it too.
+  p1["metadata"]["annotations"] = {{"run", "r3"}};
+  p1["metadata"]["resourceVersion"] = "4";
+  relist(c, "", {p1});
+  CHECK(c.byIndex("flowrun", "r2").empty());
+  CHECK(c.byIndex("flowrun", "r3").size() == 1);
+  CHECK(c.size() == 1);
+}
+
+TEST_CASE("objects are held packed: every read decodes an equal, independent tree") {
+  ObjectCache c;
+  auto o = obj("a", "p", "1", {{"team", "data"}});
+  o["status"] = {{"count", 3},      {"ratio", 0.5},       {"ok", true},
+                 {"none", nullptr}, {"list", {1, "two"}}, {"text", std::string(300, 'x')}};
+  relist(c, "", {o});
+  auto a = c.get("a", "p");
+  auto b = c.get("a", "p");
+  REQUIRE(a);
+  CHECK(*a == o);
+  CHECK(a != b);  // separate trees: no reader shares a mutable structure with the cache
+  // The cache counts its bytes: the encoding is smaller than the JSON text.
+  CHECK(c.packedBytes() > 300);
+  CHECK(c.packedBytes() < o.dump().size());
+  c.apply("", {T::Delete, o});
+  CHECK(c.packedBytes() == 0);
 }
 
 TEST_CASE("defaultTransform drops managedFields and the last-applied annotation") {

@@ -37,6 +37,17 @@ TEST_CASE("FlowRun lists come from the cache, by namespace and label selector, n
   REQUIRE(all.ok());
   CHECK(all.value().items.size() == 3);
 
+  // Only prefect.io/ labels are cached: a selector on another label is the server's to answer.
+  options.labelSelector = "prefect.io/workpool=pool-x,team=data";
+  REQUIRE(reads.list(kube::resources::FlowRuns, "a", options).ok());
+  CHECK(server.count("list", "flowruns") == 1);
+  options.labelSelector = "prefect.io/workpool!=pool-y";
+  auto notY = reads.list(kube::resources::FlowRuns, "a", options);
+  REQUIRE(notY.ok());
+  REQUIRE(notY.value().items.size() == 1);
+  CHECK(notY.value().items[0]["metadata"]["name"] == "fr-1");
+  CHECK(server.count("list", "flowruns") == 1);
+
   options.labelSelector = "prefect.io/workpool in (";  // refused as the server would
   CHECK_FALSE(reads.list(kube::resources::FlowRuns, "a", options).ok());
 }
