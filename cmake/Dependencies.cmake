@@ -21,6 +21,9 @@ flowrun_require(yaml-cpp_FOUND libyaml-cpp-dev)
 find_package(nlohmann_json 3.11 QUIET)
 flowrun_require(nlohmann_json_FOUND nlohmann-json3-dev)
 
+find_package(simdjson 3 QUIET)
+flowrun_require(simdjson_FOUND libsimdjson-dev)
+
 find_package(PkgConfig QUIET)
 flowrun_require(PKG_CONFIG_FOUND pkg-config)
 pkg_check_modules(HTTPLIB QUIET IMPORTED_TARGET cpp-httplib)
@@ -49,6 +52,9 @@ target_link_libraries(dep_yaml INTERFACE yaml-cpp)
 
 add_library(dep_json INTERFACE)
 target_link_libraries(dep_json INTERFACE nlohmann_json::nlohmann_json)
+
+add_library(dep_simdjson INTERFACE)
+target_link_libraries(dep_simdjson INTERFACE simdjson::simdjson)
 
 add_library(dep_httplib INTERFACE)
 target_include_directories(dep_httplib SYSTEM INTERFACE ${HTTPLIB_INCLUDE_DIRS})

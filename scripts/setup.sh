@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(build-essential g++ cmake pkg-config ccache clang-format
-  libboost1.81-dev libssl-dev libyaml-cpp-dev nlohmann-json3-dev libcpp-httplib-dev catch2
+  libboost1.81-dev libssl-dev libyaml-cpp-dev nlohmann-json3-dev libsimdjson-dev libcpp-httplib-dev catch2
   lua5.1 openssl clang-14 libclang-rt-14-dev jq curl)
 
 missing=()

@@ -173,6 +173,59 @@ kube::Transform podTransform() {
   };
 }
 
+namespace {
+
+json metadataFields() {
+  json m = json::object();
+  for (const char* k : {"name", "namespace", "uid", "resourceVersion", "generation",
+                        "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
+                        "finalizers", "labels", "annotations", "ownerReferences"}) {
+    m[k] = true;
+  }
+  return m;
+}
+
+std::shared_ptr<const json> fields(json spec, json status) {
+  return std::make_shared<const json>(json{{"apiVersion", true},
+                                           {"kind", true},
+                                           {"metadata", metadataFields()},
+                                           {"spec", std::move(spec)},
+                                           {"status", std::move(status)}});
+}
+
+}  // namespace
+
+std::shared_ptr<const json> flowRunFields() {
+  static const auto f = fields({{"flowRunId", true},
+                                {"cancel", true},
+                                {"cancelGracePeriodSeconds", true},
+                                {"podWatchTimeoutSeconds", true},
+                                {"variables", {{"pod_watch_timeout_seconds", true}}}},
+                               true);
+  return f;
+}
+
+std::shared_ptr<const json> jobFields() {
+  static const auto f =
+      fields({{"activeDeadlineSeconds", true}, {"backoffLimit", true}}, {{"active", true},
+                                                                         {"succeeded", true},
+                                                                         {"failed", true},
+                                                                         {"startTime", true},
+                                                                         {"completionTime", true},
+                                                                         {"conditions", true}});
+  return f;
+}
+
+std::shared_ptr<const json> podFields() {
+  static const auto f = fields({{"containers", {{"name", true}}}}, {{"phase", true},
+                                                                    {"reason", true},
+                                                                    {"message", true},
+                                                                    {"startTime", true},
+                                                                    {"conditions", true},
+                                                                    {"containerStatuses", true}});
+  return f;
+}
+
 std::optional<runtime::ObjectKey> flowRunKeyFor(const json& obj) {
   if (!obj.is_object()) return std::nullopt;
   const json& md = obj.value("metadata", json::object());

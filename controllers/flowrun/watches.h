@@ -4,6 +4,7 @@
 // the Job and pod caches to the operator's own objects, and the object -> FlowRun key mapping.
 #include <nlohmann/json.hpp>
 
+#include <memory>
 #include <optional>
 
 #include "operator/kube/store.h"
@@ -26,6 +27,13 @@ inline constexpr const char* kAnnotationPodWatchTimeout = "prefect.io/pod-watch-
 kube::Transform flowRunTransform();
 kube::Transform jobTransform();
 kube::Transform podTransform();
+
+// What each transform reads, as the informers' decode schemas (kube::InformerOptions::keep):
+// everything else of a listed or watched object is never built. transform(decode(text, keep))
+// equals transform(parse(text)) (watches_test).
+std::shared_ptr<const nlohmann::json> flowRunFields();
+std::shared_ptr<const nlohmann::json> jobFields();
+std::shared_ptr<const nlohmann::json> podFields();
 
 // The pods informer's index of pods by the name of their FlowRun (flowRunKeyFor), so that the
 // pods of a FlowRun whose Job is gone are found without decoding every pod of the namespace.

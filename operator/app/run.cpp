@@ -39,6 +39,21 @@ std::vector<std::string> configMapNamespaces(const Options& o) {
   return {set.begin(), set.end()};
 }
 
+// flowrun_operator_informer_cache_objects and _bytes{resource}: what each informer's cache holds.
+std::function<void(std::size_t, std::size_t)> cacheGauges(runtime::MetricsRegistry& metrics,
+                                                          const kube::ResourceType& type) {
+  const runtime::Labels labels{{"resource", type.qualifiedName()}};
+  auto& objects = metrics.gauge("flowrun_operator_informer_cache_objects",
+                                "Objects held by an informer's cache.", labels);
+  auto& bytes =
+      metrics.gauge("flowrun_operator_informer_cache_bytes",
+                    "Bytes of the packed (MessagePack) objects an informer's cache holds.", labels);
+  return [&objects, &bytes](std::size_t n, std::size_t b) {
+    objects.set(static_cast<double>(n));
+    bytes.set(static_cast<double>(b));
+  };
+}
+
 // Starts the controllers on their own thread (start() waits for the caches) so that the caller
 // can keep waiting for shutdown.
 class ControllerGroup {
@@ -129,6 +144,7 @@ int run(const Options& options) {
   identityInformerOptions.fieldSelector = "metadata.name=" + options.clusterIdentity;
   identityInformerOptions.transform = kube::defaultTransform();
   identityInformerOptions.resyncPeriod = options.resyncPeriod;
+  identityInformerOptions.onCacheSize = cacheGauges(metrics, kube::resources::ClusterIdentities);
   auto identities =
       kube::makeInformer(client, kube::resources::ClusterIdentities, identityInformerOptions);
 
@@ -137,26 +153,33 @@ int run(const Options& options) {
   cmOptions.labelSelector = controllers::clusteridentity::configMapLabelSelector();
   cmOptions.transform = kube::defaultTransform();
   cmOptions.resyncPeriod = options.resyncPeriod;
+  cmOptions.onCacheSize = cacheGauges(metrics, kube::resources::ConfigMaps);
   auto configMaps = kube::makeInformer(client, kube::resources::ConfigMaps, cmOptions);
 
   kube::InformerOptions frOptions;
   frOptions.namespaces = options.namespaces;
   frOptions.transform = controllers::flowrun::flowRunTransform();
+  frOptions.keep = controllers::flowrun::flowRunFields();
   // Worker mode lists a pool's FlowRuns from the cache each tick (CachedFlowRunReads).
   frOptions.labelIndexes = {controllers::workpool::kLabelWorkPool};
   frOptions.resyncPeriod = options.resyncPeriod;
+  frOptions.onCacheSize = cacheGauges(metrics, kube::resources::FlowRuns);
   auto flowRuns = kube::makeInformer(client, kube::resources::FlowRuns, frOptions);
 
   kube::InformerOptions jobOptions;
   jobOptions.namespaces = options.namespaces;
   jobOptions.labelSelector = controllers::flowrun::kManagedJobSelector;
   jobOptions.transform = controllers::flowrun::jobTransform();
+  jobOptions.keep = controllers::flowrun::jobFields();
   jobOptions.resyncPeriod = options.resyncPeriod;
+  jobOptions.onCacheSize = cacheGauges(metrics, kube::resources::Jobs);
   auto jobs = kube::makeInformer(client, kube::resources::Jobs, jobOptions);
 
   kube::InformerOptions podOptions = jobOptions;
   podOptions.transform = controllers::flowrun::podTransform();
+  podOptions.keep = controllers::flowrun::podFields();
   podOptions.indexers = controllers::flowrun::podIndexers();
+  podOptions.onCacheSize = cacheGauges(metrics, kube::resources::Pods);
   auto pods = kube::makeInformer(client, kube::resources::Pods, podOptions);
 
   std::vector<kube::SharedInformer*> informers = {flowRuns.get(), jobs.get(), pods.get()};

@@ -22,6 +22,9 @@ struct ListOptions {
   // With limit > 0: true follows continue tokens and returns every item; false returns one page
   // and its continueToken (what a paging caller such as the watcher wants).
   bool allPages = true;
+  // The members of each item to keep while decoding (json_decode.h); null keeps all. An informer
+  // sets it to what its transform reads.
+  std::shared_ptr<const json> keep;
 };
 
 struct ObjectList {
@@ -51,7 +54,8 @@ struct WatchOptions {
   std::string fieldSelector;
   std::string resourceVersion;
   bool allowBookmarks = true;
-  int timeoutSeconds = 0;  // 0: let the server choose
+  int timeoutSeconds = 0;            // 0: let the server choose
+  std::shared_ptr<const json> keep;  // of each event's object, as ListOptions::keep
 };
 
 struct WatchEvent {

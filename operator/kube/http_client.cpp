@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "operator/kube/exec_credential.h"
+#include "operator/kube/json_decode.h"
 #include "operator/kube/log.h"
 #include "operator/kube/rate_limiter.h"
 #include "operator/kube/redaction.h"
@@ -110,11 +111,13 @@ struct Request {
   std::string body;
   std::string contentType;
   bool idempotent = false;
+  const json* keep = nullptr;  // trims a 2xx body while it is decoded (json_decode.h)
 };
 
 class HttpWatchStream : public WatchStream {
  public:
-  explicit HttpWatchStream(std::unique_ptr<HttpStream> stream) : stream_(std::move(stream)) {}
+  HttpWatchStream(std::unique_ptr<HttpStream> stream, std::shared_ptr<const json> keep)
+      : stream_(std::move(stream)), keep_(std::move(keep)) {}
 
   std::optional<Result<WatchEvent>> next() override {
     while (true) {
@@ -125,7 +128,7 @@ class HttpWatchStream : public WatchStream {
         buffer_.erase(0, nl + 1);
         scanned_ = 0;
         if (line.find_first_not_of(" \r\t") == std::string::npos) continue;
-        return decodeWatchEvent(line);
+        return decodeWatchEvent(line, keep_.get());
       }
       scanned_ = buffer_.size();
       auto more = stream_->read(buffer_);
@@ -137,7 +140,7 @@ class HttpWatchStream : public WatchStream {
           std::string line;
           line.swap(buffer_);
           scanned_ = 0;
-          return decodeWatchEvent(line);
+          return decodeWatchEvent(line, keep_.get());
         }
         return std::nullopt;
       }
@@ -151,6 +154,7 @@ class HttpWatchStream : public WatchStream {
 
  private:
   std::unique_ptr<HttpStream> stream_;
+  std::shared_ptr<const json> keep_;
   std::string buffer_;
   std::size_t scanned_ = 0;
   std::atomic<bool> cancelled_{false};
@@ -180,13 +184,16 @@ class HttpClient : public Client {
     std::string cont = options.continueToken;
     bool singlePage = !options.continueToken.empty() || !options.allPages;
     std::int64_t limit = options.limit;
+    const json listSchema =
+        options.keep ? json{{"metadata", true}, {"items", *options.keep}} : json();
     while (true) {
       QueryBuilder q;
       q.add("labelSelector", options.labelSelector).add("fieldSelector", options.fieldSelector);
       if (limit > 0) q.add("limit", std::to_string(limit));
       q.add("continue", cont);
       if (cont.empty()) q.add("resourceVersion", options.resourceVersion);
-      auto r = call({"GET", type.path(ns) + q.str(), "", "", true});
+      auto r = call(
+          {"GET", type.path(ns) + q.str(), "", "", true, options.keep ? &listSchema : nullptr});
       if (!r) {
         // The continue token expired while paging: fall back to one full list, as client-go.
         if (r.error().isGone() && !cont.empty() && !singlePage) {
@@ -319,7 +326,8 @@ class HttpClient : public Client {
       e.message = redactText(e.message) + unauthorizedHint(e.code);
       return e;
     }
-    return std::unique_ptr<WatchStream>(std::make_unique<HttpWatchStream>(std::move(opened)));
+    return std::unique_ptr<WatchStream>(
+        std::make_unique<HttpWatchStream>(std::move(opened), options.keep));
   }
 
  private:
@@ -453,7 +461,10 @@ class HttpClient : public Client {
     }
     json body;
     if (!res->body.empty()) {
-      body = json::parse(res->body, nullptr, false);
+      const bool ok = res->status >= 200 && res->status < 300;
+      // An error's Status is never trimmed: its message and code are what the caller reads.
+      auto decoded = decodeJson(res->body, ok ? r.keep : nullptr);
+      body = decoded ? std::move(*decoded) : json(json::value_t::discarded);
       if (body.is_discarded()) {
         if (res->status >= 200 && res->status < 300) {
           return ApiError{res->status,

@@ -48,6 +48,7 @@ class Informer : public SharedInformer {
       cfg.fieldSelector = options_.fieldSelector;
       cfg.pageSize = options_.pageSize;
       cfg.watchTimeoutSeconds = options_.watchTimeoutSeconds;
+      cfg.keep = options_.keep;
       watchers_.push_back(std::make_unique<Watcher>(client_, type_, cfg));
     }
     for (std::size_t i = 0; i < watchers_.size(); ++i) {
@@ -107,7 +108,11 @@ class Informer : public SharedInformer {
         // Applying and notifying under one lock keeps handlers in event order and never
         // concurrent, even with one watcher thread per namespace.
         std::lock_guard<std::mutex> lock(dispatchMu_);
-        for (const auto& n : cache_.apply(scope, std::move(ev))) notify(n);
+        auto changes = cache_.apply(scope, std::move(ev));
+        if (!changes.empty() && options_.onCacheSize) {
+          options_.onCacheSize(cache_.size(), cache_.packedBytes());
+        }
+        for (const auto& n : changes) notify(n);
       }
     }
   }

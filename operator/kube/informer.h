@@ -35,6 +35,9 @@ struct InformerOptions {
   std::string labelSelector;
   std::string fieldSelector;
   Transform transform;  // trims objects before they are stored; null keeps them whole
+  // The members the transform reads, kept while list pages and watch events are decoded (the
+  // rest is never built: json_decode.h). Null decodes whole objects.
+  std::shared_ptr<const json> keep;
   // Label keys to index; Store::byIndex("label:<key>", value) then answers without a scan.
   std::vector<std::string> labelIndexes;
   Indexers indexers;  // further named indexes, for Store::byIndex(name, value)
@@ -51,6 +54,9 @@ struct InformerOptions {
   // handlers again as an update with old == new (client-go's resyncPeriod: a lost requeue is
   // recovered). 0 turns it off.
   std::chrono::milliseconds resyncPeriod{0};
+  // Called after every change to the cache with its object count and packed bytes (for the
+  // informer_cache_objects/_bytes gauges). On the informer's thread: must be quick.
+  std::function<void(std::size_t objects, std::size_t packedBytes)> onCacheSize;
 };
 
 // Defined by the watcher/reflector implementation (operator/kube/informer.cpp).

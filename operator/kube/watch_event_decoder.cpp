@@ -1,5 +1,7 @@
 #include "operator/kube/watch_event_decoder.h"
 
+#include "operator/kube/json_decode.h"
+
 namespace kube {
 
 namespace {
@@ -24,9 +26,17 @@ std::string jsonQuoted(const std::string& text) {
 
 }  // namespace
 
-Result<WatchEvent> decodeWatchEvent(const std::string& line) {
-  json j = json::parse(line, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("type") || !j["type"].is_string()) {
+Result<WatchEvent> decodeWatchEvent(const std::string& line, const json* keep) {
+  const json lineSchema = keep ? json{{"type", true}, {"object", *keep}} : json();
+  auto decoded = decodeJson(line, keep ? &lineSchema : nullptr);
+  // An ERROR carries a Status, which the object schema would trim: decoded again whole (rare).
+  if (keep && decoded && decoded->is_object() && decoded->value("type", json()) == "ERROR") {
+    decoded = decodeJson(line);
+  }
+  if (!decoded)
+    return ApiError::transport("BadResponse", "the watch stream sent a malformed event");
+  json j = std::move(*decoded);
+  if (!j.is_object() || !j.contains("type") || !j["type"].is_string()) {
     return ApiError::transport("BadResponse", "the watch stream sent a malformed event");
   }
   WatchEvent ev;

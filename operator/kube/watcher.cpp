@@ -49,6 +49,7 @@ Result<std::vector<WatcherEvent>> Watcher::listPage() {
   ListOptions opts;
   opts.labelSelector = config_.labelSelector;
   opts.fieldSelector = config_.fieldSelector;
+  opts.keep = config_.keep;
   opts.limit = config_.pageSize;
   opts.continueToken = continueToken_;
   opts.allPages = false;
@@ -85,6 +86,7 @@ Result<std::vector<WatcherEvent>> Watcher::openWatch() {
   WatchOptions opts;
   opts.labelSelector = config_.labelSelector;
   opts.fieldSelector = config_.fieldSelector;
+  opts.keep = config_.keep;
   opts.resourceVersion = resourceVersion_;
   opts.allowBookmarks = config_.bookmarks;
   opts.timeoutSeconds = config_.watchTimeoutSeconds;

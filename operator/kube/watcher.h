@@ -36,6 +36,7 @@ struct WatcherConfig {
   // Server-side watch timeout; 0 picks a random 5-10 minutes, as client-go does, so that many
   // watchers do not reconnect at the same moment.
   int watchTimeoutSeconds = 0;
+  std::shared_ptr<const json> keep;  // trims each object while it is decoded (json_decode.h)
 };
 
 class Watcher {

@@ -7,6 +7,7 @@
 #include "controllers/flowrun/diagnosis.h"
 #include "controllers/flowrun/status.h"
 #include "controllers/flowrun/watches.h"
+#include "operator/kube/json_decode.h"
 
 using namespace controllers::flowrun;
 using json = nlohmann::json;
@@ -216,4 +217,72 @@ TEST_CASE("base64 of the API key Secret") {
   CHECK(s["metadata"]["ownerReferences"][0]["controller"] == true);
   CHECK(apiKeySecretHolds(s, "pnu_123"));
   CHECK_FALSE(apiKeySecretHolds(s, "other"));
+}
+
+TEST_CASE("the decode schemas keep everything the transforms read") {
+  // Whole objects as a kubesim or a real API server sends them, managedFields included.
+  const json pod = json::parse(R"({"apiVersion": "v1", "kind": "Pod",
+    "metadata": {"name": "fr-1-5j92g", "namespace": "data", "uid": "47e8", "resourceVersion": "47",
+      "generateName": "fr-1-", "creationTimestamp": "2026-12-02T03:33:19Z",
+      "deletionTimestamp": "2026-12-02T03:34:19Z", "deletionGracePeriodSeconds": 30,
+      "finalizers": ["prefect.io/flowrun-outcome"],
+      "annotations": {"prefect.io/flowrun-name": "fr-1", "other": "x"},
+      "labels": {"prefect.io/flowrun": "fr-1", "job-name": "fr-1"},
+      "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": "fr-1", "uid": "75a8",
+                           "controller": true, "blockOwnerDeletion": true}],
+      "managedFields": [{"manager": "kube-controller-manager", "operation": "Update",
+                         "fieldsV1": {"f:metadata": {"f:labels": {}}}}]},
+    "spec": {"containers": [{"name": "prefect-job", "image": "kubesim/ok",
+                             "env": [{"name": "PREFECT__FLOW_RUN_ID", "value": "0b8c"}]}],
+             "nodeName": "kubesim-node", "restartPolicy": "Never"},
+    "status": {"phase": "Failed", "reason": "Evicted", "message": "low on memory",
+      "startTime": "2026-12-02T03:33:19Z", "hostIP": "10.0.0.10",
+      "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                      "message": "0/1 nodes are available", "lastProbeTime": null}],
+      "containerStatuses": [{"name": "prefect-job", "image": "kubesim/ok", "imageID": "sha",
+        "containerID": "containerd://06", "ready": false, "restartCount": 2, "started": false,
+        "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "startedAt": "t0"}},
+        "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 10s"}}}]}})");
+  const json job = json::parse(R"({"apiVersion": "batch/v1", "kind": "Job",
+    "metadata": {"name": "fr-1", "namespace": "data", "uid": "75a8", "resourceVersion": "46",
+      "generation": 1, "creationTimestamp": "2026-12-02T03:33:19Z", "finalizers": [],
+      "annotations": {"prefect.io/flowrun-name": "fr-1", "prefect.io/pod-watch-timeout-seconds": "60"},
+      "labels": {"prefect.io/flowrun": "fr-1", "prefect.io/cluster-uid": "844f"},
+      "ownerReferences": [{"apiVersion": "prefect.io/v1alpha1", "kind": "FlowRun", "name": "fr-1",
+                           "uid": "8da4", "controller": true, "blockOwnerDeletion": true}],
+      "managedFields": [{"manager": "flowrun-operator", "fieldsV1": {"f:spec": {}}}]},
+    "spec": {"backoffLimit": 0, "activeDeadlineSeconds": 600, "completions": 1,
+             "template": {"spec": {"containers": [{"name": "prefect-job"}]}}},
+    "status": {"active": 1, "failed": 1, "succeeded": 0, "ready": 0, "startTime": "t1",
+      "completionTime": "t2", "uncountedTerminatedPods": {},
+      "conditions": [{"type": "SuccessCriteriaMet", "status": "True", "message": "m"},
+                     {"type": "Failed", "status": "True", "reason": "DeadlineExceeded",
+                      "message": "active too long", "lastTransitionTime": "t2",
+                      "lastProbeTime": "t2"}]}})");
+  const json fr = json::parse(R"({"apiVersion": "prefect.io/v1alpha1", "kind": "FlowRun",
+    "metadata": {"name": "fr-1", "namespace": "data", "uid": "8da4", "resourceVersion": "44",
+      "generation": 3, "creationTimestamp": "t0", "deletionTimestamp": "t9",
+      "finalizers": ["x"], "labels": {"prefect.io/workpool": "pool", "team": "t"},
+      "annotations": {"prefect.io/reported-pid": "p", "kubectl.kubernetes.io/last-applied-configuration": "{}"},
+      "managedFields": [{"manager": "kubectl"}]},
+    "spec": {"flowRunId": "0b8c", "image": "kubesim/ok", "cancel": true,
+             "cancelGracePeriodSeconds": 5, "podWatchTimeoutSeconds": 90,
+             "variables": {"pod_watch_timeout_seconds": 30, "env": {"A": "B"}},
+             "template": {"job_configuration": {}}},
+    "status": {"phase": "Running", "jobName": "fr-1", "conditions": [{"type": "Running",
+               "status": "True", "message": "m", "lastTransitionTime": "t"}], "exitCode": 0}})");
+  struct Kind {
+    const json& object;
+    kube::Transform transform;
+    std::shared_ptr<const json> keep;
+  };
+  for (const Kind& k :
+       {Kind{pod, podTransform(), podFields()}, Kind{job, jobTransform(), jobFields()},
+        Kind{fr, flowRunTransform(), flowRunFields()}}) {
+    INFO(k.object["kind"]);
+    auto decoded = kube::decodeJson(k.object.dump(), k.keep.get());
+    REQUIRE(decoded);
+    CHECK(k.transform(*decoded) == k.transform(k.object));
+    CHECK_FALSE((*decoded)["metadata"].contains("managedFields"));  // never built
+  }
 }

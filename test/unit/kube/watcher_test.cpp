@@ -44,7 +44,7 @@ TEST_CASE("watcher lists page by page, then watches from the list's resourceVers
   quiet.events.push_back(ev("BOOKMARK", {{"metadata", {{"resourceVersion", "20"}}}}));
   c.watches.push_back(quiet);
 
-  Watcher watcher(c, kube::resources::Pods, {"a", "", "", 1, true, 60});
+  Watcher watcher(c, kube::resources::Pods, {"a", "", "", 1, true, 60, nullptr});
   CHECK(watcher.state() == Watcher::State::Empty);
   CHECK(types(step(watcher)) == std::vector<T>{T::Init});
   CHECK(types(step(watcher)) == std::vector<T>{T::InitApply});
@@ -85,7 +85,7 @@ TEST_CASE("a paged list watches from the first page's resourceVersion, not the l
   c.lists.push_back(page({obj("a", "p1", "5")}, "10", "tok"));
   c.lists.push_back(page({obj("a", "p2", "6")}, "14"));
   c.watches.push_back(ScriptedWatch{});
-  Watcher watcher(c, kube::resources::Pods, {"a", "", "", 1, true, 60});
+  Watcher watcher(c, kube::resources::Pods, {"a", "", "", 1, true, 60, nullptr});
   step(watcher);
   step(watcher);
   step(watcher);
@@ -132,7 +132,7 @@ TEST_CASE("watcher restarts the list when the continue token expired") {
   FakeClient c;
   c.lists.push_back(page({obj("a", "p1", "5")}, "", "tok"));
   c.lists.push_back(gone());
-  Watcher watcher(c, kube::resources::Pods, {"", "", "", 1, true, 0});
+  Watcher watcher(c, kube::resources::Pods, {"", "", "", 1, true, 0, nullptr});
   step(watcher);
   step(watcher);
   CHECK(step(watcher).empty());
