@@ -12,43 +12,49 @@ namespace {
 using json = nlohmann::json;
 using jsonutil::str;
 
-void copyKeys(const json& from, json& to, std::initializer_list<const char*> keys) {
+// The transforms own the object they trim (a decoded copy), so the kept values are moved out of
+// it, not copied: one allocation fewer per kept string, array and object.
+
+// The member `key` of obj, or a null when obj is not an object or has none. The null is this
+// thread's own, and the helpers only ever move out of what they are given.
+json& member(json& obj, const char* key) {
+  thread_local json none;
+  none = nullptr;
+  if (!obj.is_object()) return none;
+  auto it = obj.find(key);
+  return it == obj.end() ? none : *it;
+}
+
+void moveKeys(json& from, json& to, std::initializer_list<const char*> keys) {
   if (!from.is_object()) return;
   for (const char* k : keys) {
     auto it = from.find(k);
-    if (it != from.end()) to[k] = *it;
+    if (it != from.end()) to[k] = std::move(*it);
   }
 }
 
-json pick(const json& from, std::initializer_list<const char*> keys) {
+json pick(json& from, std::initializer_list<const char*> keys) {
   json out = json::object();
-  copyKeys(from, out, keys);
+  moveKeys(from, out, keys);
   return out;
 }
 
-const json& member(const json& obj, const char* key) {
-  static const json kNull;
-  if (!obj.is_object()) return kNull;
-  auto it = obj.find(key);
-  return it == obj.end() ? kNull : *it;
-}
-
 // Only the operator's own labels and annotations (prefect.io/...) are read from cached objects.
-json prefectKeys(const json& map) {
+json prefectKeys(json& map) {
   json out = json::object();
   if (!map.is_object()) return out;
   for (auto it = map.begin(); it != map.end(); ++it) {
-    if (it.key().rfind("prefect.io/", 0) == 0) out[it.key()] = it.value();
+    if (it.key().rfind("prefect.io/", 0) == 0) out[it.key()] = std::move(it.value());
   }
   return out;
 }
 
 // The controller ownerReference alone: what isControlledBy, flowRunKeyFor and the
 // controller-uid index read.
-json controllerRef(const json& refs) {
+json controllerRef(json& refs) {
   json out = json::array();
   if (!refs.is_array()) return out;
-  for (const json& r : refs) {
+  for (json& r : refs) {
     if (member(r, "controller").is_boolean() && r["controller"].get<bool>()) {
       out.push_back(pick(r, {"apiVersion", "kind", "name", "uid", "controller"}));
     }
@@ -58,7 +64,7 @@ json controllerRef(const json& refs) {
 
 // FlowRuns keep every prefect.io/ label (worker mode selects on prefect.io/workpool); Jobs and
 // pods only prefect.io/flowrun, the one flowRunKeyFor reads.
-json trimMetadata(const json& metadata, bool allPrefectLabels) {
+json trimMetadata(json& metadata, bool allPrefectLabels) {
   json m = pick(metadata,
                 {"name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp",
                  "deletionTimestamp", "deletionGracePeriodSeconds", "finalizers"});
@@ -72,14 +78,14 @@ json trimMetadata(const json& metadata, bool allPrefectLabels) {
   return m;
 }
 
-json base(const json& obj, bool allPrefectLabels = false) {
+json base(json& obj, bool allPrefectLabels = false) {
   json out = pick(obj, {"apiVersion", "kind"});
   out["metadata"] = trimMetadata(member(obj, "metadata"), allPrefectLabels);
   return out;
 }
 
 // A container state (waiting, running, terminated) without its container and image IDs.
-json trimState(const json& state) {
+json trimState(json& state) {
   json out = json::object();
   if (!state.is_object()) return out;
   for (auto it = state.begin(); it != state.end(); ++it) {
@@ -89,10 +95,10 @@ json trimState(const json& state) {
   return out;
 }
 
-json trimContainerStatuses(const json& statuses) {
+json trimContainerStatuses(json& statuses) {
   json out = json::array();
   if (!statuses.is_array()) return out;
-  for (const json& c : statuses) {
+  for (json& c : statuses) {
     json t = pick(c, {"name", "image", "started", "restartCount"});
     for (const char* k : {"state", "lastState"}) {
       if (member(c, k).is_object()) t[k] = trimState(c[k]);
@@ -103,10 +109,10 @@ json trimContainerStatuses(const json& statuses) {
 }
 
 // Conditions of the given types, without probe times.
-json trimConditions(const json& conditions, std::initializer_list<const char*> types) {
+json trimConditions(json& conditions, std::initializer_list<const char*> types) {
   json out = json::array();
   if (!conditions.is_array()) return out;
-  for (const json& c : conditions) {
+  for (json& c : conditions) {
     const std::string type = str(c, "type");
     bool keep = false;
     for (const char* t : types) keep = keep || type == t;
@@ -124,15 +130,14 @@ kube::Transform flowRunTransform() {
   return [](json obj) {
     if (!obj.is_object()) return obj;
     json out = base(obj, true);
-    const json& spec = member(obj, "spec");
+    json& spec = member(obj, "spec");
     json s =
         pick(spec, {"flowRunId", "cancel", "cancelGracePeriodSeconds", "podWatchTimeoutSeconds"});
-    if (const json& v = member(member(spec, "variables"), "pod_watch_timeout_seconds");
-        !v.is_null()) {
-      s["variables"] = {{"pod_watch_timeout_seconds", v}};
+    if (json& v = member(member(spec, "variables"), "pod_watch_timeout_seconds"); !v.is_null()) {
+      s["variables"] = {{"pod_watch_timeout_seconds", std::move(v)}};
     }
     out["spec"] = std::move(s);
-    copyKeys(obj, out, {"status"});
+    moveKeys(obj, out, {"status"});
     return out;
   };
 }
@@ -142,7 +147,7 @@ kube::Transform jobTransform() {
     if (!obj.is_object()) return obj;
     json out = base(obj);
     out["spec"] = pick(member(obj, "spec"), {"activeDeadlineSeconds", "backoffLimit"});
-    const json& status = member(obj, "status");
+    json& status = member(obj, "status");
     json st = pick(status, {"active", "succeeded", "failed", "startTime", "completionTime"});
     json conditions = trimConditions(member(status, "conditions"), {"Complete", "Failed"});
     if (!conditions.empty()) st["conditions"] = std::move(conditions);
@@ -157,12 +162,12 @@ kube::Transform podTransform() {
     json out = base(obj);
     // The first container's name: the flow runs in the first container of the spec.
     json containers = json::array();
-    const json& specContainers = member(member(obj, "spec"), "containers");
+    json& specContainers = member(member(obj, "spec"), "containers");
     if (specContainers.is_array() && !specContainers.empty()) {
       containers.push_back(pick(specContainers[0], {"name"}));
     }
     out["spec"] = {{"containers", std::move(containers)}};
-    const json& status = member(obj, "status");
+    json& status = member(obj, "status");
     json st = pick(status, {"phase", "reason", "message", "startTime"});
     json conditions = trimConditions(member(status, "conditions"), {"PodScheduled"});
     if (!conditions.empty()) st["conditions"] = std::move(conditions);
