@@ -43,12 +43,63 @@ void addFinalizer(json& obj, const std::string& f) {
   m["finalizers"].push_back(f);
 }
 
-// The part of an object whose change bumps metadata.generation.
-json specPart(const json& obj, bool statusSubresource) {
-  json o = obj;
-  o.erase("metadata");
-  if (statusSubresource) o.erase("status");
-  return o;
+// Whether a and b are equal leaving out the top-level keys `skip` says to (compares in place:
+// no copies of the objects).
+template <class Skip>
+bool equalExcept(const json& a, const json& b, Skip skip) {
+  if (!a.is_object() || !b.is_object()) return a == b;
+  auto ia = a.begin();
+  auto ib = b.begin();
+  while (true) {
+    while (ia != a.end() && skip(ia.key())) ++ia;
+    while (ib != b.end() && skip(ib.key())) ++ib;
+    if (ia == a.end() || ib == b.end()) return ia == a.end() && ib == b.end();
+    if (ia.key() != ib.key() || *ia != *ib) return false;
+    ++ia;
+    ++ib;
+  }
+}
+
+// Whether the part of an object whose change bumps metadata.generation (all but metadata, and
+// status where the kind has a status subresource) differs.
+bool specPartChanged(const json& a, const json& b, bool statusSubresource) {
+  return !equalExcept(a, b, [&](const std::string& k) {
+    return k == "metadata" || (statusSubresource && k == "status");
+  });
+}
+
+// managedFields entries equal but for their "time" (an entry that is no object compares whole).
+bool sameManagedFieldsButTimes(const json& a, const json& b) {
+  if (!a.is_array() || !b.is_array()) return a == b;
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (a[i].is_object() && b[i].is_object()) {
+      if (!equalExcept(a[i], b[i], [](const std::string& k) { return k == "time"; })) return false;
+    } else if (a[i].is_object() || b[i].is_object() || a[i] != b[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Two stored objects equal leaving out the times of their managedFields entries (a no-op
+// update: ownership changes are writes, timestamps are not).
+bool sameButManagedFieldsTimes(const json& a, const json& b) {
+  static const json kNull;
+  auto metadataOf = [](const json& o) -> const json& {
+    auto it = o.find("metadata");
+    return it == o.end() ? kNull : *it;
+  };
+  if (!a.is_object() || !b.is_object()) return a == b;
+  if (!equalExcept(a, b, [](const std::string& k) { return k == "metadata"; })) return false;
+  const json& ma = metadataOf(a);
+  const json& mb = metadataOf(b);
+  if (!ma.is_object() || !mb.is_object()) return ma == mb;
+  if (!equalExcept(ma, mb, [](const std::string& k) { return k == "managedFields"; })) return false;
+  auto fa = ma.find("managedFields");
+  auto fb = mb.find("managedFields");
+  if (fa == ma.end() || fb == mb.end()) return fa == ma.end() && fb == mb.end();
+  return sameManagedFieldsButTimes(*fa, *fb);
 }
 
 // What managedFields track: user-owned metadata, spec and (for the status subresource) status.
@@ -343,46 +394,86 @@ ListResult Storage::listWith(const std::string& resource, const std::string& ns,
   }
   r.resourceVersion = at;
   std::string prefix = (served.namespaced && !ns.empty()) ? ns + "/" : "";
-  // The objects as they were at `at`: the current ones with every later change undone.
-  std::map<std::string, const json*> view;
-  auto b = data_.find(storageRes);
-  if (b != data_.end()) {
-    auto it = start.empty() ? b->second.lower_bound(prefix) : b->second.lower_bound(start);
-    for (; it != b->second.end(); ++it) {
-      if (!prefix.empty() && it->first.compare(0, prefix.size(), prefix) != 0) break;
-      view.emplace_hint(view.end(), it->first, &it->second);
-    }
-  }
+  const std::string& from = start.empty() ? prefix : start;
+  auto inRange = [&](const std::string& key) {
+    return (prefix.empty() || key.compare(0, prefix.size(), prefix) == 0) && key >= from;
+  };
+  // The objects as they were at `at` are the current ones with every later change undone: the
+  // changes after `at` (few: a page's snapshot is recent) are an overlay over the bucket, key ->
+  // the object at `at` (nullptr: it did not exist then), merged with the bucket in key order as
+  // the page is read, so a page costs its own objects, not every object after it.
+  std::map<std::string, const json*> overlay;
   for (auto h = history_.rbegin(); h != history_.rend() && (*h)->rv > at; ++h) {
     const auto& e = **h;
     if (e.resource != storageRes) continue;
-    const std::string key = keyOf(e.ns, metaString(e.object, "name"));
-    if (!prefix.empty() && key.compare(0, prefix.size(), prefix) != 0) continue;
-    if (!start.empty() && key < start) continue;
-    if (e.type == StoreEvent::Type::Added)
-      view.erase(key);
-    else
-      view[key] = e.type == StoreEvent::Type::Modified ? &e.oldObject : &e.deleted;
+    std::string key = keyOf(e.ns, metaString(e.object, "name"));
+    if (!inRange(key)) continue;
+    overlay[std::move(key)] = e.type == StoreEvent::Type::Added ? nullptr : &e.oldObject;
   }
+  static const std::map<std::string, json> kEmpty;
+  auto b = data_.find(storageRes);
+  const auto& bucket = b == data_.end() ? kEmpty : b->second;
+  auto bi = bucket.lower_bound(from);
+  auto oi = overlay.begin();
+  auto bucketDone = [&] {
+    return bi == bucket.end() ||
+           (!prefix.empty() && bi->first.compare(0, prefix.size(), prefix) != 0);
+  };
+  // The next object of the view in key order (nullptr at the end).
+  const std::string* key = nullptr;
+  auto next = [&]() -> const json* {
+    while (true) {
+      const bool bEnd = bucketDone();
+      const bool oEnd = oi == overlay.end();
+      if (bEnd && oEnd) return nullptr;
+      const json* obj;
+      if (!oEnd && (bEnd || oi->first <= bi->first)) {
+        if (!bEnd && oi->first == bi->first) ++bi;
+        key = &oi->first;
+        obj = oi->second;
+        ++oi;
+      } else {
+        key = &bi->first;
+        obj = &bi->second;
+        ++bi;
+      }
+      if (obj) return obj;
+    }
+  };
+  const bool sameShape =
+      served.storageResource.empty() && (opts.version.empty() || opts.version == served.version);
+  static const json kNoLabels = json::object();
+  auto selected = [&](const json& stored) {
+    if (!ls.empty()) {
+      const json& md = stored["metadata"];
+      auto it = md.find("labels");
+      if (!ls.matches(it != md.end() ? *it : kNoLabels)) return false;
+    }
+    if (!fs.empty()) {
+      if (sameShape) return fs.matches(stored);
+      if (!fs.matches(toServed(served, stored, opts.version))) return false;
+    }
+    return true;
+  };
   std::int64_t remaining = 0;
   std::string lastKey;
   bool full = false;
-  for (const auto& [key, obj] : view) {
+  std::size_t taken = 0;
+  while (const json* obj = next()) {
     const json& stored = *obj;
-    json labels =
-        stored["metadata"].contains("labels") ? stored["metadata"]["labels"] : json::object();
-    if (!ls.empty() && !ls.matches(labels)) continue;
-    if (!fs.empty()) {
-      json served_obj = toServed(served, stored, opts.version);
-      if (!fs.matches(served_obj)) continue;
-    }
+    if (!selected(stored)) continue;
     if (full) {
       ++remaining;
       continue;
     }
-    r.items.push_back(toServed(served, stored, opts.version));
-    lastKey = key;
-    if (opts.limit > 0 && static_cast<std::int64_t>(r.items.size()) >= opts.limit) full = true;
+    if (opts.asText) {
+      r.texts.push_back(sameShape ? stored.dump() : toServed(served, stored, opts.version).dump());
+    } else {
+      r.items.push_back(toServed(served, stored, opts.version));
+    }
+    ++taken;
+    lastKey = *key;
+    if (opts.limit > 0 && static_cast<std::int64_t>(taken) >= opts.limit) full = true;
   }
   if (full && remaining > 0) {
     // A continuation of an inconsistent (rv -1) list stays at the latest revision.
@@ -455,27 +546,28 @@ void Storage::commit(const ResourceInfo& info, StoreEvent::Type type, json& obje
   object["metadata"]["resourceVersion"] = std::to_string(rv_);
   std::string ns = info.namespaced ? metaString(object, "namespace") : "";
   std::string key = keyOf(ns, metaString(object, "name"));
-  auto& bucket = data_[info.qualified()];
-  if (type == StoreEvent::Type::Deleted)
-    bucket.erase(key);
-  else
-    bucket[key] = object;
   auto e = std::make_shared<HistoryEntry>();
   e->rv = rv_;
   e->type = type;
   e->resource = info.qualified();
   e->ns = ns;
   e->object = object;
-  if (type == StoreEvent::Type::Modified) e->oldObject = old;
-  if (type == StoreEvent::Type::Deleted) e->deleted = old;
-  history_.push_back(std::move(e));
+  // `old` may be the stored object itself (updateLocked reads it in place): copied before the
+  // bucket is written.
+  if (type != StoreEvent::Type::Added) e->oldObject = old;
+  auto& bucket = data_[e->resource];
+  if (type == StoreEvent::Type::Deleted)
+    bucket.erase(key);
+  else
+    bucket[key] = object;
+  history_.push_back(e);
   while (history_.size() > options_.watchWindow) {
     compacted_ = history_.front()->rv;
     history_.pop_front();
   }
   {
     std::lock_guard l(dispatchMu_);
-    dispatchQueue_.push_back(StoreEvent{type, info.qualified(), object, old});
+    dispatchQueue_.push_back(std::move(e));
   }
   dispatchCv_.notify_one();
   dirty_ = true;
@@ -484,7 +576,8 @@ void Storage::commit(const ResourceInfo& info, StoreEvent::Type type, json& obje
 
 void Storage::updateManagedFields(json& object, const json* old, const std::string& manager,
                                   const std::string& operation, const std::string& apiVersion,
-                                  const std::string& subresource, const json* appliedSet) {
+                                  const std::string& subresource, const json* appliedSet,
+                                  const json* baseEntries) {
   // Status is tracked on the main resource only where the kind has no status subresource.
   auto infoIt = infos_.end();
   for (auto it = infos_.begin(); it != infos_.end(); ++it) {
@@ -495,10 +588,10 @@ void Storage::updateManagedFields(json& object, const json* old, const std::stri
     }
   }
   bool statusSub = infoIt != infos_.end() && infoIt->second.statusSubresource;
-  json mf = (old && (*old)["metadata"].contains("managedFields") &&
-             (*old)["metadata"]["managedFields"].is_array())
-                ? (*old)["metadata"]["managedFields"]
-                : json::array();
+  const json* baseMf = baseEntries;
+  if (!baseMf && old && old->contains("metadata") && (*old)["metadata"].contains("managedFields"))
+    baseMf = &(*old)["metadata"]["managedFields"];
+  json mf = baseMf && baseMf->is_array() ? *baseMf : json::array();
   json changed;
   if (appliedSet) {
     changed = *appliedSet;
@@ -980,6 +1073,7 @@ json Storage::createLocked(const ResourceInfo& info, const std::string& nsIn, js
   checkEtcdRequestSize(object);
   json none;
   commit(info, StoreEvent::Type::Added, object, none);
+  w.committed = history_.back();
   if (info.qualified() == "namespaces") createNamespaceDefaults(name);
   if (info.qualified() == "customresourcedefinitions.apiextensions.k8s.io") registerCrd(object);
   return object;
@@ -1043,7 +1137,8 @@ json Storage::updateLocked(const ResourceInfo& info, const std::string& nsIn,
   auto& bucket = data_[info.qualified()];
   auto it = bucket.find(keyOf(ns, name));
   if (it == bucket.end()) throw notFound(info.plural, info.group, name);
-  const json old = it->second;
+  // The stored object, read in place (commit copies it into the history before replacing it).
+  const json& old = it->second;
   std::string rv = metaString(object, "resourceVersion");
   if (!rv.empty() && rv != metaString(old, "resourceVersion"))
     throw staleConflict(info.plural, info.group, name);
@@ -1087,8 +1182,7 @@ json Storage::updateLocked(const ResourceInfo& info, const std::string& nsIn,
     prepareObject(info, next, &old, false, w);
   }
   next["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"];
-  if (info.hasGeneration &&
-      specPart(next, info.statusSubresource) != specPart(old, info.statusSubresource)) {
+  if (info.hasGeneration && specPartChanged(next, old, info.statusSubresource)) {
     next["metadata"]["generation"] = old["metadata"].value("generation", 0) + 1;
   }
   if (managedFieldsOverride) {
@@ -1100,24 +1194,14 @@ json Storage::updateLocked(const ResourceInfo& info, const std::string& nsIn,
     const json live = old["metadata"].value("managedFields", json::array());
     next["metadata"]["managedFields"] =
         !status && sent.is_array() && !sent.empty() && sent != live ? sent : live;
-    json oldCopy = old;
-    oldCopy["metadata"]["managedFields"] = next["metadata"]["managedFields"];
-    updateManagedFields(next, &oldCopy, managerFor(w), "Update", info.apiVersionFor(version),
-                        status ? "status" : "", nullptr);
+    // The entries to start from are the ones just chosen, the fields changed are old's.
+    updateManagedFields(next, &old, managerFor(w), "Update", info.apiVersionFor(version),
+                        status ? "status" : "", nullptr, &next["metadata"]["managedFields"]);
   }
   (void)av;
-  // A no-op update writes nothing and bumps nothing, as in the real API server.
-  {
-    // Ownership changes (a server-side apply taking over fields) are writes; timestamps are not.
-    auto withoutTimes = [](json o) {
-      if (o["metadata"].contains("managedFields") && o["metadata"]["managedFields"].is_array()) {
-        for (auto& e : o["metadata"]["managedFields"])
-          if (e.is_object()) e.erase("time");
-      }
-      return o;
-    };
-    if (withoutTimes(next) == withoutTimes(old)) return old;
-  }
+  // A no-op update writes nothing and bumps nothing, as in the real API server. Ownership
+  // changes (a server-side apply taking over fields) are writes; timestamps are not.
+  if (sameButManagedFieldsTimes(next, old)) return old;
   if (w.admit) w.admit(next, &old);
   if (w.dryRun) return next;
   bool deleting = next["metadata"].contains("deletionTimestamp");
@@ -1128,6 +1212,7 @@ json Storage::updateLocked(const ResourceInfo& info, const std::string& nsIn,
   }
   checkEtcdRequestSize(next);
   commit(info, StoreEvent::Type::Modified, next, old);
+  w.committed = history_.back();
   if (info.qualified() == "customresourcedefinitions.apiextensions.k8s.io") registerCrd(next);
   return next;
 }
@@ -1545,8 +1630,9 @@ void Storage::unsubscribe(int id) {
 }
 
 void Storage::dispatchLoop() {
+  std::vector<Subscriber> subs;
   while (true) {
-    StoreEvent ev;
+    std::shared_ptr<const HistoryEntry> ev;
     {
       std::unique_lock l(dispatchMu_);
       dispatchCv_.wait(l, [&] { return stopping_ || !dispatchQueue_.empty(); });
@@ -1554,17 +1640,17 @@ void Storage::dispatchLoop() {
       ev = std::move(dispatchQueue_.front());
       dispatchQueue_.pop_front();
     }
-    std::vector<Subscriber> subs;
+    subs.clear();
     {
       std::lock_guard l(subscribersMu_);
       for (auto& [_, s] : subscribers_) subs.push_back(s);
     }
     for (auto& s : subs) {
       try {
-        s(ev);
+        s(*ev);
       } catch (const std::exception& e) {
         // A subscriber's failure (e.g. a conflict on a write-back) must not stop the others.
-        std::fprintf(stderr, "kubesim: subscriber failed on %s: %s\n", ev.resource.c_str(),
+        std::fprintf(stderr, "kubesim: subscriber failed on %s: %s\n", ev->resource.c_str(),
                      e.what());
       }
     }
