@@ -857,9 +857,11 @@ void ApiServer::handle(const httplib::Request& req, httplib::Response& res) {
             auto slice = std::min(st->deadline, now + std::chrono::milliseconds(200));
             if (bookmarks) slice = std::min(slice, st->lastBookmark + bookmarkInterval);
             std::vector<std::shared_ptr<const HistoryEntry>> evs;
-            auto r = store_.waitEvents(st->cursor, evs, slice);
+            std::uint64_t cursor = st->cursor;
+            auto r = store_.waitEvents(cursor, storageRes, evs, slice);
             if (r == Storage::WaitResult::Stopped) return end();
             if (r == Storage::WaitResult::Expired) {
+              st->cursor = cursor;
               json s = expired("too old resource version: " + std::to_string(st->cursor) + " (" +
                                std::to_string(store_.oldestResumable() + 1) + ")")
                            .status();
@@ -887,7 +889,6 @@ void ApiServer::handle(const httplib::Request& req, httplib::Response& res) {
             };
             for (const auto& e : evs) {
               st->cursor = e->rv;
-              if (e->resource != storageRes) continue;
               bool now_ = selected(e->object);
               // faults.h dropWatchEvents: a lost event (the cursor has moved past it).
               if (cluster_.faults().hasRules() &&
@@ -908,6 +909,8 @@ void ApiServer::handle(const httplib::Request& req, httplib::Response& res) {
                 line(typeName(e->type), *e);
               }
             }
+            // Past the changes of other resources looked at, as a bookmark says.
+            st->cursor = std::max(st->cursor, cursor);
             if (bookmarks &&
                 std::chrono::steady_clock::now() >= st->lastBookmark + bookmarkInterval) {
               json bm = {{"kind", infoCopy.kind},

@@ -213,13 +213,39 @@ void checkEtcdRequestSize(const json& object) {
 
 }  // namespace
 
+// The store's exclusive lock for a write; the watches the write woke are notified after it is
+// released, so that they do not wake only to block on the lock again.
+class Storage::WriteLock {
+ public:
+  explicit WriteLock(Storage& s) : s_(s), lock_(s.mu_) {}
+  ~WriteLock() {
+    std::vector<std::condition_variable_any*> wakes;
+    wakes.swap(s_.pendingWakes_);
+    lock_.unlock();
+    for (auto* cv : wakes) cv->notify_all();
+  }
+  WriteLock(const WriteLock&) = delete;
+  WriteLock& operator=(const WriteLock&) = delete;
+
+ private:
+  Storage& s_;
+  std::unique_lock<std::shared_mutex> lock_;
+};
+
+// Called with the store locked; a write creates the signal of its resource, a watch on a
+// resource nobody wrote yet waits on historyCv_ (a write to it notifies that one too).
+std::condition_variable_any& Storage::signalFor(const std::string& resource) {
+  auto it = watchSignals_.find(resource);
+  return it == watchSignals_.end() ? historyCv_ : *it->second;
+}
+
 Storage::Storage(StorageOptions options) : options_(std::move(options)) {
   for (auto& r : builtinResources()) infos_[r.qualified()] = r;
   if (!options_.dataDir.empty()) load();
   if (data_["namespaces"].empty()) {
     WriteOptions w;
     w.fieldManager = "kube-apiserver";
-    std::unique_lock lock(mu_);
+    WriteLock lock(*this);
     auto nsInfo = infos_["namespaces"];
     for (const char* ns : {"default", "kube-system", "kube-public", "kube-node-lease"}) {
       createLocked(nsInfo, "", json{{"metadata", {{"name", ns}}}}, w);
@@ -239,8 +265,13 @@ void Storage::shutdown() {
   dispatchCv_.notify_all();
   { std::lock_guard l(persistMu_); }
   persistCv_.notify_all();
-  { std::unique_lock l(mu_); }
+  std::vector<std::condition_variable_any*> all;
+  {
+    std::unique_lock l(mu_);
+    for (auto& [_, cv] : watchSignals_) all.push_back(cv.get());
+  }
   historyCv_.notify_all();
+  for (auto* cv : all) cv->notify_all();
   if (dispatcher_.joinable()) dispatcher_.join();
   if (persister_.joinable()) persister_.join();
   if (!options_.dataDir.empty()) persistNow();
@@ -512,7 +543,7 @@ std::uint64_t Storage::oldestResumable() {
   return compacted_;
 }
 
-Storage::WaitResult Storage::waitEvents(std::uint64_t after,
+Storage::WaitResult Storage::waitEvents(std::uint64_t& after, const std::string& resource,
                                         std::vector<std::shared_ptr<const HistoryEntry>>& out,
                                         std::chrono::steady_clock::time_point deadline) {
   std::shared_lock lock(mu_);
@@ -523,10 +554,16 @@ Storage::WaitResult Storage::waitEvents(std::uint64_t after,
       auto it = std::upper_bound(history_.begin(), history_.end(), after,
                                  [](std::uint64_t v, const auto& e) { return v < e->rv; });
       std::size_t n = 0;
-      for (; it != history_.end() && n < 2000; ++it, ++n) out.push_back(*it);
-      return WaitResult::Events;
+      for (; it != history_.end() && n < 2000; ++it) {
+        after = (*it)->rv;
+        if ((*it)->resource != resource) continue;
+        out.push_back(*it);
+        ++n;
+      }
+      if (!out.empty()) return WaitResult::Events;
+      continue;
     }
-    if (historyCv_.wait_until(lock, deadline) == std::cv_status::timeout) {
+    if (signalFor(resource).wait_until(lock, deadline) == std::cv_status::timeout) {
       if (!history_.empty() && history_.back()->rv > after) continue;
       return WaitResult::Timeout;
     }
@@ -571,7 +608,15 @@ void Storage::commit(const ResourceInfo& info, StoreEvent::Type type, json& obje
   }
   dispatchCv_.notify_one();
   dirty_ = true;
-  historyCv_.notify_all();
+  // Wake the watches of this resource once the lock is released (a watch that started before
+  // the resource's first write waits on historyCv_).
+  auto& sig = watchSignals_[history_.back()->resource];
+  if (!sig) {
+    sig = std::make_unique<std::condition_variable_any>();
+    pendingWakes_.push_back(&historyCv_);
+  }
+  if (std::find(pendingWakes_.begin(), pendingWakes_.end(), sig.get()) == pendingWakes_.end())
+    pendingWakes_.push_back(sig.get());
 }
 
 void Storage::updateManagedFields(json& object, const json* old, const std::string& manager,
@@ -956,10 +1001,10 @@ json Storage::createWith(const std::string& resource, const std::string& ns, jso
     auto storage = requireInfo(served.storageResource);
     if (!object.is_object()) throw badRequest("the body of the request was in an unknown format");
     json converted = eventFromEventsV1(object);
-    std::unique_lock lock(mu_);
+    WriteLock lock(*this);
     return toServed(served, createLocked(storage, ns, converted, w), w.version);
   }
-  std::unique_lock lock(mu_);
+  WriteLock lock(*this);
   return toServed(served, createLocked(served, ns, std::move(object), w), w.version);
 }
 
@@ -1111,10 +1156,10 @@ json Storage::updateWith(const std::string& resource, const std::string& ns,
   if (!served.storageResource.empty()) {
     auto storage = requireInfo(served.storageResource);
     json converted = eventFromEventsV1(object);
-    std::unique_lock lock(mu_);
+    WriteLock lock(*this);
     return toServed(served, updateLocked(storage, ns, name, converted, status, w), w.version);
   }
-  std::unique_lock lock(mu_);
+  WriteLock lock(*this);
   return toServed(served, updateLocked(served, ns, name, std::move(object), status, w), w.version);
 }
 
@@ -1253,7 +1298,7 @@ json Storage::removeWith(const std::string& resource, const std::string& ns,
                          const std::string& name, const DeleteOptions& options, WriteOptions& w) {
   auto served = requireInfo(resource);
   auto info = served.storageResource.empty() ? served : requireInfo(served.storageResource);
-  std::unique_lock lock(mu_);
+  WriteLock lock(*this);
   return toServed(served, removeLocked(info, ns, name, options, w), w.version);
 }
 
@@ -1399,7 +1444,7 @@ json Storage::patchWith(const std::string& resource, const std::string& ns, cons
                         bool status, PatchType type, const json& patch, WriteOptions& w) {
   auto served = requireInfo(resource);
   auto info = served.storageResource.empty() ? served : requireInfo(served.storageResource);
-  std::unique_lock lock(mu_);
+  WriteLock lock(*this);
   std::string sns = info.namespaced ? ns : "";
   auto& bucket = data_[info.qualified()];
   auto it = bucket.find(keyOf(sns, name));

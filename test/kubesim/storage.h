@@ -134,8 +134,11 @@ class Storage : public ObjectStore {
   // Watch support.
   std::uint64_t currentResourceVersion();
   enum class WaitResult { Events, Timeout, Expired, Stopped };
-  // Entries with rv > after (across all resources), waiting until `deadline` if there are none.
-  WaitResult waitEvents(std::uint64_t after, std::vector<std::shared_ptr<const HistoryEntry>>& out,
+  // Entries of storage resource `resource` with rv > after, waiting until `deadline` if there
+  // are none; `after` moves past every entry looked at (of any resource). A watch is woken only
+  // by changes of its own resource (and by shutdown), after the writer has released the store.
+  WaitResult waitEvents(std::uint64_t& after, const std::string& resource,
+                        std::vector<std::shared_ptr<const HistoryEntry>>& out,
                         std::chrono::steady_clock::time_point deadline);
   // The oldest resourceVersion a watch may resume from; older ones get 410 Expired.
   std::uint64_t oldestResumable();
@@ -186,8 +189,14 @@ class Storage : public ObjectStore {
   std::unordered_map<std::string, std::map<std::string, json>> data_;
   std::uint64_t rv_ = 0;
   std::deque<std::shared_ptr<const HistoryEntry>> history_;
-  std::uint64_t compacted_ = 0;  // events at or below this version may be gone
-  std::condition_variable_any historyCv_;
+  std::uint64_t compacted_ = 0;            // events at or below this version may be gone
+  std::condition_variable_any historyCv_;  // resources without a signal of their own
+  // One wake-up signal per storage resource (never erased: a watch may still wait on one whose
+  // CRD went), and the ones a write under the lock has to notify once it is released.
+  std::map<std::string, std::unique_ptr<std::condition_variable_any>> watchSignals_;
+  std::vector<std::condition_variable_any*> pendingWakes_;
+  class WriteLock;
+  std::condition_variable_any& signalFor(const std::string& resource);
 
   std::mutex dispatchMu_;
   std::condition_variable dispatchCv_;
