@@ -205,9 +205,24 @@ const char* kLastApplied = "kubectl.kubernetes.io/last-applied-configuration";
 
 // etcd refuses a request over 1.5 MiB (--max-request-bytes); kube-apiserver passes etcd's error
 // on as a 500 Status without a reason. kubesim measures the stored JSON (see docs/kubesim.md).
+// Counts what json::dump() would write, without building the text.
+class CountingOutput : public nlohmann::detail::output_adapter_protocol<char> {
+ public:
+  void write_character(char /*c*/) override { ++size; }
+  void write_characters(const char* /*s*/, std::size_t length) override { size += length; }
+  std::size_t size = 0;
+};
+
+std::size_t dumpedSize(const json& object) {
+  auto out = std::make_shared<CountingOutput>();
+  nlohmann::detail::serializer<json> s(out, ' ');
+  s.dump(object, false, false, 0);
+  return out->size;
+}
+
 void checkEtcdRequestSize(const json& object) {
   constexpr std::size_t kEtcdMaxRequestBytes = 1536 * 1024;
-  if (object.dump().size() > kEtcdMaxRequestBytes)
+  if (dumpedSize(object) > kEtcdMaxRequestBytes)
     throw ApiException(500, "", "etcdserver: request is too large");
 }
 
@@ -625,9 +640,10 @@ void Storage::updateManagedFields(json& object, const json* old, const std::stri
                                   const json* baseEntries) {
   // Status is tracked on the main resource only where the kind has no status subresource.
   auto infoIt = infos_.end();
+  const std::string kind = object.value("kind", std::string());
+  const std::string objectApiVersion = object.value("apiVersion", std::string());
   for (auto it = infos_.begin(); it != infos_.end(); ++it) {
-    if (it->second.kind == object.value("kind", std::string()) &&
-        it->second.apiVersion() == object.value("apiVersion", std::string())) {
+    if (it->second.kind == kind && it->second.apiVersion() == objectApiVersion) {
       infoIt = it;
       break;
     }
