@@ -467,6 +467,7 @@ ListResult Storage::listWith(const std::string& resource, const std::string& ns,
   };
   // The next object of the view in key order (nullptr at the end).
   const std::string* key = nullptr;
+  bool current = false;  // the object returned by next() is the stored one (not an older state)
   auto next = [&]() -> const json* {
     while (true) {
       const bool bEnd = bucketDone();
@@ -477,10 +478,12 @@ ListResult Storage::listWith(const std::string& resource, const std::string& ns,
         if (!bEnd && oi->first == bi->first) ++bi;
         key = &oi->first;
         obj = oi->second;
+        current = false;
         ++oi;
       } else {
         key = &bi->first;
         obj = &bi->second;
+        current = true;
         ++bi;
       }
       if (obj) return obj;
@@ -501,6 +504,21 @@ ListResult Storage::listWith(const std::string& resource, const std::string& ns,
     }
     return true;
   };
+  // An item's text: the one its latest change has (the same dump, made once for every watch,
+  // response and list) while that change is in the history, else dumped now.
+  auto textOf = [&](const json& stored, const std::string* storedKey) -> std::string {
+    if (!sameShape) return toServed(served, stored, opts.version).dump();
+    if (storedKey) {
+      auto l = latest_.find(storageRes + '\n' + *storedKey);
+      if (l != latest_.end()) {
+        if (auto e = l->second.lock();
+            e && metaString(stored, "resourceVersion") == std::to_string(e->rv)) {
+          return e->servedText(opts.version, [&](const json& o) { return o; });
+        }
+      }
+    }
+    return stored.dump();
+  };
   std::int64_t remaining = 0;
   std::string lastKey;
   bool full = false;
@@ -513,7 +531,7 @@ ListResult Storage::listWith(const std::string& resource, const std::string& ns,
       continue;
     }
     if (opts.asText) {
-      r.texts.push_back(sameShape ? stored.dump() : toServed(served, stored, opts.version).dump());
+      r.texts.push_back(textOf(stored, current ? key : nullptr));
     } else {
       r.items.push_back(toServed(served, stored, opts.version));
     }
@@ -608,10 +626,13 @@ void Storage::commit(const ResourceInfo& info, StoreEvent::Type type, json& obje
   // bucket is written.
   if (type != StoreEvent::Type::Added) e->oldObject = old;
   auto& bucket = data_[e->resource];
-  if (type == StoreEvent::Type::Deleted)
+  if (type == StoreEvent::Type::Deleted) {
     bucket.erase(key);
-  else
+    latest_.erase(e->resource + '\n' + key);
+  } else {
     bucket[key] = object;
+    latest_[e->resource + '\n' + key] = e;
+  }
   history_.push_back(e);
   while (history_.size() > options_.watchWindow) {
     compacted_ = history_.front()->rv;

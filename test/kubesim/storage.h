@@ -189,6 +189,9 @@ class Storage : public ObjectStore {
   std::unordered_map<std::string, std::map<std::string, json>> data_;
   std::uint64_t rv_ = 0;
   std::deque<std::shared_ptr<const HistoryEntry>> history_;
+  // "resource\nns/name" -> the change that stored the object as it is now, while it is in the
+  // history: a list reuses the text its watches (or its write's response) serialized.
+  std::unordered_map<std::string, std::weak_ptr<const HistoryEntry>> latest_;
   std::uint64_t compacted_ = 0;            // events at or below this version may be gone
   std::condition_variable_any historyCv_;  // resources without a signal of their own
   // One wake-up signal per storage resource (never erased: a watch may still wait on one whose
