@@ -147,6 +147,29 @@ void writeJson(httplib::Response& res, int code, const json& body) {
   res.set_content(body.dump(), "application/json");
 }
 
+// The text json{{"kind", kind}, {"apiVersion", apiVersion}, {"metadata", meta}, {"items", items}}
+// .dump() gives (keys in dump's order), from items already serialized.
+std::string listText(const std::string& kind, const std::string& apiVersion, const json& meta,
+                     const std::vector<std::string>& items) {
+  std::size_t size = 64 + kind.size() + apiVersion.size();
+  for (const auto& t : items) size += t.size() + 1;
+  std::string out;
+  out.reserve(size + 256);
+  out += "{\"apiVersion\":";
+  out += json(apiVersion).dump();
+  out += ",\"items\":[";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i) out += ',';
+    out += items[i];
+  }
+  out += "],\"kind\":";
+  out += json(kind).dump();
+  out += ",\"metadata\":";
+  out += meta.dump();
+  out += '}';
+  return out;
+}
+
 // The Impersonate-* headers of a request (httplib's header map compares names ignoring case).
 ImpersonationHeaders impersonationHeaders(const httplib::Request& req) {
   ImpersonationHeaders h;
@@ -649,6 +672,17 @@ void ApiServer::handle(const httplib::Request& req, httplib::Response& res) {
             *info, version, {obj}, param(req, "includeObject"),
             json{{"resourceVersion", obj["metadata"].value("resourceVersion", std::string())}});
         writeJson(res, code, t);
+      } else if (const auto& c = w.committed;
+                 c && info->storageResource.empty() && c->resource == qualified &&
+                 obj.is_object() && obj.contains("metadata") &&
+                 obj["metadata"].value("resourceVersion", std::string()) == std::to_string(c->rv)) {
+        // The object this write committed (its resourceVersion is that change's): the text is
+        // serialized once for the response and every watch that sends the change.
+        res.status = code;
+        res.set_content(
+            c->servedText(version,
+                          [&](const json& o) { return store_.toServed(*info, o, version); }),
+            "application/json");
       } else {
         writeJson(res, code, obj);
       }
@@ -823,9 +857,11 @@ void ApiServer::handle(const httplib::Request& req, httplib::Response& res) {
             auto slice = std::min(st->deadline, now + std::chrono::milliseconds(200));
             if (bookmarks) slice = std::min(slice, st->lastBookmark + bookmarkInterval);
             std::vector<std::shared_ptr<const HistoryEntry>> evs;
-            auto r = store_.waitEvents(st->cursor, evs, slice);
+            std::uint64_t cursor = st->cursor;
+            auto r = store_.waitEvents(cursor, storageRes, evs, slice);
             if (r == Storage::WaitResult::Stopped) return end();
             if (r == Storage::WaitResult::Expired) {
+              st->cursor = cursor;
               json s = expired("too old resource version: " + std::to_string(st->cursor) + " (" +
                                std::to_string(store_.oldestResumable() + 1) + ")")
                            .status();
@@ -853,7 +889,6 @@ void ApiServer::handle(const httplib::Request& req, httplib::Response& res) {
             };
             for (const auto& e : evs) {
               st->cursor = e->rv;
-              if (e->resource != storageRes) continue;
               bool now_ = selected(e->object);
               // faults.h dropWatchEvents: a lost event (the cursor has moved past it).
               if (cluster_.faults().hasRules() &&
@@ -874,6 +909,8 @@ void ApiServer::handle(const httplib::Request& req, httplib::Response& res) {
                 line(typeName(e->type), *e);
               }
             }
+            // Past the changes of other resources looked at, as a bookmark says.
+            st->cursor = std::max(st->cursor, cursor);
             if (bookmarks &&
                 std::chrono::steady_clock::now() >= st->lastBookmark + bookmarkInterval) {
               json bm = {{"kind", infoCopy.kind},
@@ -902,18 +939,19 @@ void ApiServer::handle(const httplib::Request& req, httplib::Response& res) {
       lo.limit = std::atoll(param(req, "limit").c_str());
       lo.continueToken = param(req, "continue");
       lo.version = version;
+      const bool table = wantsTable(req);
+      // The items come serialized from the store (no copy of each object into a list tree).
+      lo.asText = !table;
       auto r = store_.listWith(qualified, route.ns, lo);
       json meta = {{"resourceVersion", std::to_string(r.resourceVersion)}};
       if (!r.continueToken.empty()) meta["continue"] = r.continueToken;
       if (r.remainingItemCount) meta["remainingItemCount"] = *r.remainingItemCount;
-      if (wantsTable(req)) {
+      if (table) {
         writeJson(res, 200, toTable(*info, version, r.items, param(req, "includeObject"), meta));
       } else {
-        json list = {{"kind", info->listKind},
-                     {"apiVersion", info->apiVersionFor(version)},
-                     {"metadata", meta},
-                     {"items", r.items}};
-        writeJson(res, 200, list);
+        res.status = 200;
+        res.set_content(listText(info->listKind, info->apiVersionFor(version), meta, r.texts),
+                        "application/json");
       }
       return finish(200);
     }

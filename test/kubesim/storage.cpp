@@ -43,12 +43,63 @@ void addFinalizer(json& obj, const std::string& f) {
   m["finalizers"].push_back(f);
 }
 
-// The part of an object whose change bumps metadata.generation.
-json specPart(const json& obj, bool statusSubresource) {
-  json o = obj;
-  o.erase("metadata");
-  if (statusSubresource) o.erase("status");
-  return o;
+// Whether a and b are equal leaving out the top-level keys `skip` says to (compares in place:
+// no copies of the objects).
+template <class Skip>
+bool equalExcept(const json& a, const json& b, Skip skip) {
+  if (!a.is_object() || !b.is_object()) return a == b;
+  auto ia = a.begin();
+  auto ib = b.begin();
+  while (true) {
+    while (ia != a.end() && skip(ia.key())) ++ia;
+    while (ib != b.end() && skip(ib.key())) ++ib;
+    if (ia == a.end() || ib == b.end()) return ia == a.end() && ib == b.end();
+    if (ia.key() != ib.key() || *ia != *ib) return false;
+    ++ia;
+    ++ib;
+  }
+}
+
+// Whether the part of an object whose change bumps metadata.generation (all but metadata, and
+// status where the kind has a status subresource) differs.
+bool specPartChanged(const json& a, const json& b, bool statusSubresource) {
+  return !equalExcept(a, b, [&](const std::string& k) {
+    return k == "metadata" || (statusSubresource && k == "status");
+  });
+}
+
+// managedFields entries equal but for their "time" (an entry that is no object compares whole).
+bool sameManagedFieldsButTimes(const json& a, const json& b) {
+  if (!a.is_array() || !b.is_array()) return a == b;
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (a[i].is_object() && b[i].is_object()) {
+      if (!equalExcept(a[i], b[i], [](const std::string& k) { return k == "time"; })) return false;
+    } else if (a[i].is_object() || b[i].is_object() || a[i] != b[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Two stored objects equal leaving out the times of their managedFields entries (a no-op
+// update: ownership changes are writes, timestamps are not).
+bool sameButManagedFieldsTimes(const json& a, const json& b) {
+  static const json kNull;
+  auto metadataOf = [](const json& o) -> const json& {
+    auto it = o.find("metadata");
+    return it == o.end() ? kNull : *it;
+  };
+  if (!a.is_object() || !b.is_object()) return a == b;
+  if (!equalExcept(a, b, [](const std::string& k) { return k == "metadata"; })) return false;
+  const json& ma = metadataOf(a);
+  const json& mb = metadataOf(b);
+  if (!ma.is_object() || !mb.is_object()) return ma == mb;
+  if (!equalExcept(ma, mb, [](const std::string& k) { return k == "managedFields"; })) return false;
+  auto fa = ma.find("managedFields");
+  auto fb = mb.find("managedFields");
+  if (fa == ma.end() || fb == mb.end()) return fa == ma.end() && fb == mb.end();
+  return sameManagedFieldsButTimes(*fa, *fb);
 }
 
 // What managedFields track: user-owned metadata, spec and (for the status subresource) status.
@@ -154,13 +205,54 @@ const char* kLastApplied = "kubectl.kubernetes.io/last-applied-configuration";
 
 // etcd refuses a request over 1.5 MiB (--max-request-bytes); kube-apiserver passes etcd's error
 // on as a 500 Status without a reason. kubesim measures the stored JSON (see docs/kubesim.md).
+// Counts what json::dump() would write, without building the text.
+class CountingOutput : public nlohmann::detail::output_adapter_protocol<char> {
+ public:
+  void write_character(char /*c*/) override { ++size; }
+  void write_characters(const char* /*s*/, std::size_t length) override { size += length; }
+  std::size_t size = 0;
+};
+
+std::size_t dumpedSize(const json& object) {
+  auto out = std::make_shared<CountingOutput>();
+  nlohmann::detail::serializer<json> s(out, ' ');
+  s.dump(object, false, false, 0);
+  return out->size;
+}
+
 void checkEtcdRequestSize(const json& object) {
   constexpr std::size_t kEtcdMaxRequestBytes = 1536 * 1024;
-  if (object.dump().size() > kEtcdMaxRequestBytes)
+  if (dumpedSize(object) > kEtcdMaxRequestBytes)
     throw ApiException(500, "", "etcdserver: request is too large");
 }
 
 }  // namespace
+
+// The store's exclusive lock for a write; the watches the write woke are notified after it is
+// released, so that they do not wake only to block on the lock again.
+class Storage::WriteLock {
+ public:
+  explicit WriteLock(Storage& s) : s_(s), lock_(s.mu_) {}
+  ~WriteLock() {
+    std::vector<std::condition_variable_any*> wakes;
+    wakes.swap(s_.pendingWakes_);
+    lock_.unlock();
+    for (auto* cv : wakes) cv->notify_all();
+  }
+  WriteLock(const WriteLock&) = delete;
+  WriteLock& operator=(const WriteLock&) = delete;
+
+ private:
+  Storage& s_;
+  std::unique_lock<std::shared_mutex> lock_;
+};
+
+// Called with the store locked; a write creates the signal of its resource, a watch on a
+// resource nobody wrote yet waits on historyCv_ (a write to it notifies that one too).
+std::condition_variable_any& Storage::signalFor(const std::string& resource) {
+  auto it = watchSignals_.find(resource);
+  return it == watchSignals_.end() ? historyCv_ : *it->second;
+}
 
 Storage::Storage(StorageOptions options) : options_(std::move(options)) {
   for (auto& r : builtinResources()) infos_[r.qualified()] = r;
@@ -168,7 +260,7 @@ Storage::Storage(StorageOptions options) : options_(std::move(options)) {
   if (data_["namespaces"].empty()) {
     WriteOptions w;
     w.fieldManager = "kube-apiserver";
-    std::unique_lock lock(mu_);
+    WriteLock lock(*this);
     auto nsInfo = infos_["namespaces"];
     for (const char* ns : {"default", "kube-system", "kube-public", "kube-node-lease"}) {
       createLocked(nsInfo, "", json{{"metadata", {{"name", ns}}}}, w);
@@ -188,8 +280,13 @@ void Storage::shutdown() {
   dispatchCv_.notify_all();
   { std::lock_guard l(persistMu_); }
   persistCv_.notify_all();
-  { std::unique_lock l(mu_); }
+  std::vector<std::condition_variable_any*> all;
+  {
+    std::unique_lock l(mu_);
+    for (auto& [_, cv] : watchSignals_) all.push_back(cv.get());
+  }
   historyCv_.notify_all();
+  for (auto* cv : all) cv->notify_all();
   if (dispatcher_.joinable()) dispatcher_.join();
   if (persister_.joinable()) persister_.join();
   if (!options_.dataDir.empty()) persistNow();
@@ -343,46 +440,104 @@ ListResult Storage::listWith(const std::string& resource, const std::string& ns,
   }
   r.resourceVersion = at;
   std::string prefix = (served.namespaced && !ns.empty()) ? ns + "/" : "";
-  // The objects as they were at `at`: the current ones with every later change undone.
-  std::map<std::string, const json*> view;
-  auto b = data_.find(storageRes);
-  if (b != data_.end()) {
-    auto it = start.empty() ? b->second.lower_bound(prefix) : b->second.lower_bound(start);
-    for (; it != b->second.end(); ++it) {
-      if (!prefix.empty() && it->first.compare(0, prefix.size(), prefix) != 0) break;
-      view.emplace_hint(view.end(), it->first, &it->second);
-    }
-  }
+  const std::string& from = start.empty() ? prefix : start;
+  auto inRange = [&](const std::string& key) {
+    return (prefix.empty() || key.compare(0, prefix.size(), prefix) == 0) && key >= from;
+  };
+  // The objects as they were at `at` are the current ones with every later change undone: the
+  // changes after `at` (few: a page's snapshot is recent) are an overlay over the bucket, key ->
+  // the object at `at` (nullptr: it did not exist then), merged with the bucket in key order as
+  // the page is read, so a page costs its own objects, not every object after it.
+  std::map<std::string, const json*> overlay;
   for (auto h = history_.rbegin(); h != history_.rend() && (*h)->rv > at; ++h) {
     const auto& e = **h;
     if (e.resource != storageRes) continue;
-    const std::string key = keyOf(e.ns, metaString(e.object, "name"));
-    if (!prefix.empty() && key.compare(0, prefix.size(), prefix) != 0) continue;
-    if (!start.empty() && key < start) continue;
-    if (e.type == StoreEvent::Type::Added)
-      view.erase(key);
-    else
-      view[key] = e.type == StoreEvent::Type::Modified ? &e.oldObject : &e.deleted;
+    std::string key = keyOf(e.ns, metaString(e.object, "name"));
+    if (!inRange(key)) continue;
+    overlay[std::move(key)] = e.type == StoreEvent::Type::Added ? nullptr : &e.oldObject;
   }
+  static const std::map<std::string, json> kEmpty;
+  auto b = data_.find(storageRes);
+  const auto& bucket = b == data_.end() ? kEmpty : b->second;
+  auto bi = bucket.lower_bound(from);
+  auto oi = overlay.begin();
+  auto bucketDone = [&] {
+    return bi == bucket.end() ||
+           (!prefix.empty() && bi->first.compare(0, prefix.size(), prefix) != 0);
+  };
+  // The next object of the view in key order (nullptr at the end).
+  const std::string* key = nullptr;
+  bool current = false;  // the object returned by next() is the stored one (not an older state)
+  auto next = [&]() -> const json* {
+    while (true) {
+      const bool bEnd = bucketDone();
+      const bool oEnd = oi == overlay.end();
+      if (bEnd && oEnd) return nullptr;
+      const json* obj;
+      if (!oEnd && (bEnd || oi->first <= bi->first)) {
+        if (!bEnd && oi->first == bi->first) ++bi;
+        key = &oi->first;
+        obj = oi->second;
+        current = false;
+        ++oi;
+      } else {
+        key = &bi->first;
+        obj = &bi->second;
+        current = true;
+        ++bi;
+      }
+      if (obj) return obj;
+    }
+  };
+  const bool sameShape =
+      served.storageResource.empty() && (opts.version.empty() || opts.version == served.version);
+  static const json kNoLabels = json::object();
+  auto selected = [&](const json& stored) {
+    if (!ls.empty()) {
+      const json& md = stored["metadata"];
+      auto it = md.find("labels");
+      if (!ls.matches(it != md.end() ? *it : kNoLabels)) return false;
+    }
+    if (!fs.empty()) {
+      if (sameShape) return fs.matches(stored);
+      if (!fs.matches(toServed(served, stored, opts.version))) return false;
+    }
+    return true;
+  };
+  // An item's text: the one its latest change has (the same dump, made once for every watch,
+  // response and list) while that change is in the history, else dumped now.
+  auto textOf = [&](const json& stored, const std::string* storedKey) -> std::string {
+    if (!sameShape) return toServed(served, stored, opts.version).dump();
+    if (storedKey) {
+      auto l = latest_.find(storageRes + '\n' + *storedKey);
+      if (l != latest_.end()) {
+        if (auto e = l->second.lock();
+            e && metaString(stored, "resourceVersion") == std::to_string(e->rv)) {
+          return e->servedText(opts.version, [&](const json& o) { return o; });
+        }
+      }
+    }
+    return stored.dump();
+  };
   std::int64_t remaining = 0;
   std::string lastKey;
   bool full = false;
-  for (const auto& [key, obj] : view) {
+  std::size_t taken = 0;
+  while (const json* obj = next()) {
     const json& stored = *obj;
-    json labels =
-        stored["metadata"].contains("labels") ? stored["metadata"]["labels"] : json::object();
-    if (!ls.empty() && !ls.matches(labels)) continue;
-    if (!fs.empty()) {
-      json served_obj = toServed(served, stored, opts.version);
-      if (!fs.matches(served_obj)) continue;
-    }
+    if (!selected(stored)) continue;
     if (full) {
       ++remaining;
       continue;
     }
-    r.items.push_back(toServed(served, stored, opts.version));
-    lastKey = key;
-    if (opts.limit > 0 && static_cast<std::int64_t>(r.items.size()) >= opts.limit) full = true;
+    if (opts.asText) {
+      r.texts.push_back(textOf(stored, current ? key : nullptr));
+    } else {
+      r.items.push_back(toServed(served, stored, opts.version));
+    }
+    ++taken;
+    lastKey = *key;
+    if (opts.limit > 0 && static_cast<std::int64_t>(taken) >= opts.limit) full = true;
   }
   if (full && remaining > 0) {
     // A continuation of an inconsistent (rv -1) list stays at the latest revision.
@@ -421,7 +576,7 @@ std::uint64_t Storage::oldestResumable() {
   return compacted_;
 }
 
-Storage::WaitResult Storage::waitEvents(std::uint64_t after,
+Storage::WaitResult Storage::waitEvents(std::uint64_t& after, const std::string& resource,
                                         std::vector<std::shared_ptr<const HistoryEntry>>& out,
                                         std::chrono::steady_clock::time_point deadline) {
   std::shared_lock lock(mu_);
@@ -432,10 +587,16 @@ Storage::WaitResult Storage::waitEvents(std::uint64_t after,
       auto it = std::upper_bound(history_.begin(), history_.end(), after,
                                  [](std::uint64_t v, const auto& e) { return v < e->rv; });
       std::size_t n = 0;
-      for (; it != history_.end() && n < 2000; ++it, ++n) out.push_back(*it);
-      return WaitResult::Events;
+      for (; it != history_.end() && n < 2000; ++it) {
+        after = (*it)->rv;
+        if ((*it)->resource != resource) continue;
+        out.push_back(*it);
+        ++n;
+      }
+      if (!out.empty()) return WaitResult::Events;
+      continue;
     }
-    if (historyCv_.wait_until(lock, deadline) == std::cv_status::timeout) {
+    if (signalFor(resource).wait_until(lock, deadline) == std::cv_status::timeout) {
       if (!history_.empty() && history_.back()->rv > after) continue;
       return WaitResult::Timeout;
     }
@@ -455,50 +616,64 @@ void Storage::commit(const ResourceInfo& info, StoreEvent::Type type, json& obje
   object["metadata"]["resourceVersion"] = std::to_string(rv_);
   std::string ns = info.namespaced ? metaString(object, "namespace") : "";
   std::string key = keyOf(ns, metaString(object, "name"));
-  auto& bucket = data_[info.qualified()];
-  if (type == StoreEvent::Type::Deleted)
-    bucket.erase(key);
-  else
-    bucket[key] = object;
   auto e = std::make_shared<HistoryEntry>();
   e->rv = rv_;
   e->type = type;
   e->resource = info.qualified();
   e->ns = ns;
   e->object = object;
-  if (type == StoreEvent::Type::Modified) e->oldObject = old;
-  if (type == StoreEvent::Type::Deleted) e->deleted = old;
-  history_.push_back(std::move(e));
+  // `old` may be the stored object itself (updateLocked reads it in place): copied before the
+  // bucket is written.
+  if (type != StoreEvent::Type::Added) e->oldObject = old;
+  auto& bucket = data_[e->resource];
+  if (type == StoreEvent::Type::Deleted) {
+    bucket.erase(key);
+    latest_.erase(e->resource + '\n' + key);
+  } else {
+    bucket[key] = object;
+    latest_[e->resource + '\n' + key] = e;
+  }
+  history_.push_back(e);
   while (history_.size() > options_.watchWindow) {
     compacted_ = history_.front()->rv;
     history_.pop_front();
   }
   {
     std::lock_guard l(dispatchMu_);
-    dispatchQueue_.push_back(StoreEvent{type, info.qualified(), object, old});
+    dispatchQueue_.push_back(std::move(e));
   }
   dispatchCv_.notify_one();
   dirty_ = true;
-  historyCv_.notify_all();
+  // Wake the watches of this resource once the lock is released (a watch that started before
+  // the resource's first write waits on historyCv_).
+  auto& sig = watchSignals_[history_.back()->resource];
+  if (!sig) {
+    sig = std::make_unique<std::condition_variable_any>();
+    pendingWakes_.push_back(&historyCv_);
+  }
+  if (std::find(pendingWakes_.begin(), pendingWakes_.end(), sig.get()) == pendingWakes_.end())
+    pendingWakes_.push_back(sig.get());
 }
 
 void Storage::updateManagedFields(json& object, const json* old, const std::string& manager,
                                   const std::string& operation, const std::string& apiVersion,
-                                  const std::string& subresource, const json* appliedSet) {
+                                  const std::string& subresource, const json* appliedSet,
+                                  const json* baseEntries) {
   // Status is tracked on the main resource only where the kind has no status subresource.
   auto infoIt = infos_.end();
+  const std::string kind = object.value("kind", std::string());
+  const std::string objectApiVersion = object.value("apiVersion", std::string());
   for (auto it = infos_.begin(); it != infos_.end(); ++it) {
-    if (it->second.kind == object.value("kind", std::string()) &&
-        it->second.apiVersion() == object.value("apiVersion", std::string())) {
+    if (it->second.kind == kind && it->second.apiVersion() == objectApiVersion) {
       infoIt = it;
       break;
     }
   }
   bool statusSub = infoIt != infos_.end() && infoIt->second.statusSubresource;
-  json mf = (old && (*old)["metadata"].contains("managedFields") &&
-             (*old)["metadata"]["managedFields"].is_array())
-                ? (*old)["metadata"]["managedFields"]
-                : json::array();
+  const json* baseMf = baseEntries;
+  if (!baseMf && old && old->contains("metadata") && (*old)["metadata"].contains("managedFields"))
+    baseMf = &(*old)["metadata"]["managedFields"];
+  json mf = baseMf && baseMf->is_array() ? *baseMf : json::array();
   json changed;
   if (appliedSet) {
     changed = *appliedSet;
@@ -863,10 +1038,10 @@ json Storage::createWith(const std::string& resource, const std::string& ns, jso
     auto storage = requireInfo(served.storageResource);
     if (!object.is_object()) throw badRequest("the body of the request was in an unknown format");
     json converted = eventFromEventsV1(object);
-    std::unique_lock lock(mu_);
+    WriteLock lock(*this);
     return toServed(served, createLocked(storage, ns, converted, w), w.version);
   }
-  std::unique_lock lock(mu_);
+  WriteLock lock(*this);
   return toServed(served, createLocked(served, ns, std::move(object), w), w.version);
 }
 
@@ -980,6 +1155,7 @@ json Storage::createLocked(const ResourceInfo& info, const std::string& nsIn, js
   checkEtcdRequestSize(object);
   json none;
   commit(info, StoreEvent::Type::Added, object, none);
+  w.committed = history_.back();
   if (info.qualified() == "namespaces") createNamespaceDefaults(name);
   if (info.qualified() == "customresourcedefinitions.apiextensions.k8s.io") registerCrd(object);
   return object;
@@ -1017,10 +1193,10 @@ json Storage::updateWith(const std::string& resource, const std::string& ns,
   if (!served.storageResource.empty()) {
     auto storage = requireInfo(served.storageResource);
     json converted = eventFromEventsV1(object);
-    std::unique_lock lock(mu_);
+    WriteLock lock(*this);
     return toServed(served, updateLocked(storage, ns, name, converted, status, w), w.version);
   }
-  std::unique_lock lock(mu_);
+  WriteLock lock(*this);
   return toServed(served, updateLocked(served, ns, name, std::move(object), status, w), w.version);
 }
 
@@ -1043,7 +1219,8 @@ json Storage::updateLocked(const ResourceInfo& info, const std::string& nsIn,
   auto& bucket = data_[info.qualified()];
   auto it = bucket.find(keyOf(ns, name));
   if (it == bucket.end()) throw notFound(info.plural, info.group, name);
-  const json old = it->second;
+  // The stored object, read in place (commit copies it into the history before replacing it).
+  const json& old = it->second;
   std::string rv = metaString(object, "resourceVersion");
   if (!rv.empty() && rv != metaString(old, "resourceVersion"))
     throw staleConflict(info.plural, info.group, name);
@@ -1087,8 +1264,7 @@ json Storage::updateLocked(const ResourceInfo& info, const std::string& nsIn,
     prepareObject(info, next, &old, false, w);
   }
   next["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"];
-  if (info.hasGeneration &&
-      specPart(next, info.statusSubresource) != specPart(old, info.statusSubresource)) {
+  if (info.hasGeneration && specPartChanged(next, old, info.statusSubresource)) {
     next["metadata"]["generation"] = old["metadata"].value("generation", 0) + 1;
   }
   if (managedFieldsOverride) {
@@ -1100,24 +1276,14 @@ json Storage::updateLocked(const ResourceInfo& info, const std::string& nsIn,
     const json live = old["metadata"].value("managedFields", json::array());
     next["metadata"]["managedFields"] =
         !status && sent.is_array() && !sent.empty() && sent != live ? sent : live;
-    json oldCopy = old;
-    oldCopy["metadata"]["managedFields"] = next["metadata"]["managedFields"];
-    updateManagedFields(next, &oldCopy, managerFor(w), "Update", info.apiVersionFor(version),
-                        status ? "status" : "", nullptr);
+    // The entries to start from are the ones just chosen, the fields changed are old's.
+    updateManagedFields(next, &old, managerFor(w), "Update", info.apiVersionFor(version),
+                        status ? "status" : "", nullptr, &next["metadata"]["managedFields"]);
   }
   (void)av;
-  // A no-op update writes nothing and bumps nothing, as in the real API server.
-  {
-    // Ownership changes (a server-side apply taking over fields) are writes; timestamps are not.
-    auto withoutTimes = [](json o) {
-      if (o["metadata"].contains("managedFields") && o["metadata"]["managedFields"].is_array()) {
-        for (auto& e : o["metadata"]["managedFields"])
-          if (e.is_object()) e.erase("time");
-      }
-      return o;
-    };
-    if (withoutTimes(next) == withoutTimes(old)) return old;
-  }
+  // A no-op update writes nothing and bumps nothing, as in the real API server. Ownership
+  // changes (a server-side apply taking over fields) are writes; timestamps are not.
+  if (sameButManagedFieldsTimes(next, old)) return old;
   if (w.admit) w.admit(next, &old);
   if (w.dryRun) return next;
   bool deleting = next["metadata"].contains("deletionTimestamp");
@@ -1128,6 +1294,7 @@ json Storage::updateLocked(const ResourceInfo& info, const std::string& nsIn,
   }
   checkEtcdRequestSize(next);
   commit(info, StoreEvent::Type::Modified, next, old);
+  w.committed = history_.back();
   if (info.qualified() == "customresourcedefinitions.apiextensions.k8s.io") registerCrd(next);
   return next;
 }
@@ -1168,7 +1335,7 @@ json Storage::removeWith(const std::string& resource, const std::string& ns,
                          const std::string& name, const DeleteOptions& options, WriteOptions& w) {
   auto served = requireInfo(resource);
   auto info = served.storageResource.empty() ? served : requireInfo(served.storageResource);
-  std::unique_lock lock(mu_);
+  WriteLock lock(*this);
   return toServed(served, removeLocked(info, ns, name, options, w), w.version);
 }
 
@@ -1314,7 +1481,7 @@ json Storage::patchWith(const std::string& resource, const std::string& ns, cons
                         bool status, PatchType type, const json& patch, WriteOptions& w) {
   auto served = requireInfo(resource);
   auto info = served.storageResource.empty() ? served : requireInfo(served.storageResource);
-  std::unique_lock lock(mu_);
+  WriteLock lock(*this);
   std::string sns = info.namespaced ? ns : "";
   auto& bucket = data_[info.qualified()];
   auto it = bucket.find(keyOf(sns, name));
@@ -1545,8 +1712,9 @@ void Storage::unsubscribe(int id) {
 }
 
 void Storage::dispatchLoop() {
+  std::vector<Subscriber> subs;
   while (true) {
-    StoreEvent ev;
+    std::shared_ptr<const HistoryEntry> ev;
     {
       std::unique_lock l(dispatchMu_);
       dispatchCv_.wait(l, [&] { return stopping_ || !dispatchQueue_.empty(); });
@@ -1554,17 +1722,17 @@ void Storage::dispatchLoop() {
       ev = std::move(dispatchQueue_.front());
       dispatchQueue_.pop_front();
     }
-    std::vector<Subscriber> subs;
+    subs.clear();
     {
       std::lock_guard l(subscribersMu_);
       for (auto& [_, s] : subscribers_) subs.push_back(s);
     }
     for (auto& s : subs) {
       try {
-        s(ev);
+        s(*ev);
       } catch (const std::exception& e) {
         // A subscriber's failure (e.g. a conflict on a write-back) must not stop the others.
-        std::fprintf(stderr, "kubesim: subscriber failed on %s: %s\n", ev.resource.c_str(),
+        std::fprintf(stderr, "kubesim: subscriber failed on %s: %s\n", ev->resource.c_str(),
                      e.what());
       }
     }

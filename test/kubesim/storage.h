@@ -31,20 +31,20 @@ struct StorageOptions {
   std::chrono::milliseconds persistInterval{500};
 };
 
-// One committed change, kept for watches. `resource` is the storage resource.
-struct HistoryEntry {
+// One committed change, kept for watches and handed to the store's subscribers as it is (the
+// StoreEvent part: type, storage resource, object, oldObject), so that a write copies its object
+// once into the history and not again per subscriber. oldObject is the object before the change
+// (null for Added; for Modified: selector transitions in watches; for Deleted: the object as it
+// was stored, for lists at an older version).
+struct HistoryEntry : StoreEvent {
   std::uint64_t rv = 0;
-  StoreEvent::Type type = StoreEvent::Type::Added;
-  std::string resource;
   std::string ns;
-  json object;
-  json oldObject;  // before the change (null for Added): selector transitions in watches
-  json deleted;    // for Deleted: the object as it was stored (lists at an older version)
 
-  // The object as served in `version`, serialized once however many watches send it (every
-  // watch used to copy and dump each event itself: 50 watches made a create 8x slower).
-  std::string servedText(const std::string& version,
-                         const std::function<json(const json&)>& serve) const {
+  // The object as served in `version`, serialized once however many watches (and the write's
+  // own response) send it (every watch used to copy and dump each event itself: 50 watches made
+  // a create 8x slower).
+  const std::string& servedText(const std::string& version,
+                                const std::function<json(const json&)>& serve) const {
     std::lock_guard lock(textMu_);
     for (const auto& [v, text] : texts_) {
       if (v == version) return text;
@@ -55,7 +55,7 @@ struct HistoryEntry {
 
  private:
   mutable std::mutex textMu_;
-  mutable std::vector<std::pair<std::string, std::string>> texts_;
+  mutable std::deque<std::pair<std::string, std::string>> texts_;  // references stay valid
 };
 
 struct ListOptions {
@@ -64,10 +64,12 @@ struct ListOptions {
   std::int64_t limit = 0;
   std::string continueToken;
   std::string version;  // the served version the client asked for ("" = preferred)
+  bool asText = false;  // ListResult.texts (each item serialized) instead of items
 };
 
 struct ListResult {
   std::vector<json> items;
+  std::vector<std::string> texts;  // ListOptions.asText: the items as JSON text, in order
   std::uint64_t resourceVersion = 0;
   std::string continueToken;
   std::optional<std::int64_t> remainingItemCount;
@@ -85,6 +87,9 @@ struct WriteOptions {
   // on create) while the store is locked, so it must not call back into the store; throws
   // ApiException to refuse the write.
   std::function<void(const json& object, const json* old)> admit;
+  // out: the change a create or update committed (null when it wrote nothing), so that the
+  // response can send the text its watches send.
+  std::shared_ptr<const HistoryEntry> committed;
 };
 
 class Storage : public ObjectStore {
@@ -129,8 +134,11 @@ class Storage : public ObjectStore {
   // Watch support.
   std::uint64_t currentResourceVersion();
   enum class WaitResult { Events, Timeout, Expired, Stopped };
-  // Entries with rv > after (across all resources), waiting until `deadline` if there are none.
-  WaitResult waitEvents(std::uint64_t after, std::vector<std::shared_ptr<const HistoryEntry>>& out,
+  // Entries of storage resource `resource` with rv > after, waiting until `deadline` if there
+  // are none; `after` moves past every entry looked at (of any resource). A watch is woken only
+  // by changes of its own resource (and by shutdown), after the writer has released the store.
+  WaitResult waitEvents(std::uint64_t& after, const std::string& resource,
+                        std::vector<std::shared_ptr<const HistoryEntry>>& out,
                         std::chrono::steady_clock::time_point deadline);
   // The oldest resourceVersion a watch may resume from; older ones get 410 Expired.
   std::uint64_t oldestResumable();
@@ -171,7 +179,8 @@ class Storage : public ObjectStore {
   std::string managerFor(const WriteOptions& w) const;
   void updateManagedFields(json& object, const json* old, const std::string& manager,
                            const std::string& operation, const std::string& apiVersion,
-                           const std::string& subresource, const json* appliedSet);
+                           const std::string& subresource, const json* appliedSet,
+                           const json* baseEntries = nullptr);
 
   StorageOptions options_;
   mutable std::shared_mutex mu_;
@@ -180,12 +189,21 @@ class Storage : public ObjectStore {
   std::unordered_map<std::string, std::map<std::string, json>> data_;
   std::uint64_t rv_ = 0;
   std::deque<std::shared_ptr<const HistoryEntry>> history_;
-  std::uint64_t compacted_ = 0;  // events at or below this version may be gone
-  std::condition_variable_any historyCv_;
+  // "resource\nns/name" -> the change that stored the object as it is now, while it is in the
+  // history: a list reuses the text its watches (or its write's response) serialized.
+  std::unordered_map<std::string, std::weak_ptr<const HistoryEntry>> latest_;
+  std::uint64_t compacted_ = 0;            // events at or below this version may be gone
+  std::condition_variable_any historyCv_;  // resources without a signal of their own
+  // One wake-up signal per storage resource (never erased: a watch may still wait on one whose
+  // CRD went), and the ones a write under the lock has to notify once it is released.
+  std::map<std::string, std::unique_ptr<std::condition_variable_any>> watchSignals_;
+  std::vector<std::condition_variable_any*> pendingWakes_;
+  class WriteLock;
+  std::condition_variable_any& signalFor(const std::string& resource);
 
   std::mutex dispatchMu_;
   std::condition_variable dispatchCv_;
-  std::deque<StoreEvent> dispatchQueue_;
+  std::deque<std::shared_ptr<const HistoryEntry>> dispatchQueue_;
   std::mutex subscribersMu_;
   std::map<int, Subscriber> subscribers_;
   int nextSubscriber_ = 1;
