@@ -78,9 +78,11 @@ json trimMetadata(json& metadata, bool allPrefectLabels) {
   return m;
 }
 
-json base(json& obj, bool allPrefectLabels = false) {
-  json out = pick(obj, {"apiVersion", "kind"});
-  out["metadata"] = trimMetadata(member(obj, "metadata"), allPrefectLabels);
+// FlowRuns keep their apiVersion and kind (their Events name them); no reader asks a cached Job
+// or pod for its own.
+json base(json& obj, bool isFlowRun = false) {
+  json out = isFlowRun ? pick(obj, {"apiVersion", "kind"}) : json::object();
+  out["metadata"] = trimMetadata(member(obj, "metadata"), isFlowRun);
   return out;
 }
 
@@ -99,7 +101,7 @@ json trimContainerStatuses(json& statuses) {
   json out = json::array();
   if (!statuses.is_array()) return out;
   for (json& c : statuses) {
-    json t = pick(c, {"name", "image", "started", "restartCount"});
+    json t = pick(c, {"name", "started", "restartCount"});
     for (const char* k : {"state", "lastState"}) {
       if (member(c, k).is_object()) t[k] = trimState(c[k]);
     }
@@ -257,6 +259,7 @@ std::optional<runtime::ObjectKey> flowRunKeyFor(const json& obj) {
 
 kube::Indexers podIndexers() {
   kube::Indexers out;
+  out[kube::kIndexControllerUid] = kube::controllerUidIndexer();  // FlowRunReconciler::podsOf
   out[kIndexFlowRun] = [](const json& pod) {
     std::vector<std::string> names;
     if (auto key = flowRunKeyFor(pod)) names.push_back(key->name);

@@ -35,8 +35,9 @@ std::shared_ptr<const nlohmann::json> flowRunFields();
 std::shared_ptr<const nlohmann::json> jobFields();
 std::shared_ptr<const nlohmann::json> podFields();
 
-// The pods informer's index of pods by the name of their FlowRun (flowRunKeyFor), so that the
-// pods of a FlowRun whose Job is gone are found without decoding every pod of the namespace.
+// The pods informer's indexes: by their Job's uid (kube::kIndexControllerUid), and by the name of
+// their FlowRun (flowRunKeyFor), so that the pods of a FlowRun whose Job is gone are found without
+// decoding every pod of the namespace.
 inline constexpr const char* kIndexFlowRun = "flowrun";
 kube::Indexers podIndexers();
 

@@ -80,9 +80,15 @@ json projectJson(json value, const json* keep) {
 }
 
 std::optional<json> decodeJson(std::string_view text, const json* keep) {
-  // One parser per thread: it keeps its buffers (sized to the largest document seen) between
-  // documents, and is not safe to share.
-  thread_local simdjson::dom::parser parser;
+  // One parser per thread for small documents (watch events, single objects): it keeps its
+  // buffers between documents, and is not safe to share. A large one (a list page) gets a parser
+  // of its own, freed after: a parser's buffers are several bytes per byte of input, and kept for
+  // good per thread they would be most of an idle operator's memory.
+  constexpr std::size_t kLarge = 256 * 1024;
+  thread_local simdjson::dom::parser shared;
+  std::optional<simdjson::dom::parser> own;
+  if (text.size() > kLarge) own.emplace();
+  simdjson::dom::parser& parser = own ? *own : shared;
   simdjson::dom::element doc;
   if (parser.parse(text.data(), text.size()).get(doc) == simdjson::SUCCESS) {
     return build(doc, keep);

@@ -19,7 +19,25 @@ std::string str(const json& o, const char* name) {
   return v.is_string() ? v.get<std::string>() : std::string();
 }
 
+// The uids of the owners (only the controller's, with controllerOnly).
+std::vector<std::string> ownerUids(const json& object, bool controllerOnly) {
+  std::vector<std::string> out;
+  const json& owners = field(field(object, "metadata"), "ownerReferences");
+  if (!owners.is_array()) return out;
+  for (const auto& o : owners) {
+    const json& controller = field(o, "controller");
+    const bool isController = controller.is_boolean() && controller.get<bool>();
+    std::string uid = str(o, "uid");
+    if (!uid.empty() && (isController || !controllerOnly)) out.push_back(std::move(uid));
+  }
+  return out;
+}
+
 }  // namespace
+
+IndexFunc controllerUidIndexer() {
+  return [](const json& object) { return ownerUids(object, true); };
+}
 
 ObjectCache::ObjectCache(std::vector<std::string> scopes, std::vector<std::string> labelIndexes,
                          Indexers indexers)
@@ -49,16 +67,6 @@ ObjectCache::IndexValues ObjectCache::indexValues(const json& object) const {
   const json& md = field(object, "metadata");
   std::string ns = str(md, "namespace");
   if (!ns.empty()) add(kIndexNamespace, ns);
-  const json& owners = field(md, "ownerReferences");
-  if (owners.is_array()) {
-    for (const auto& o : owners) {
-      const json& controller = field(o, "controller");
-      std::string uid = str(o, "uid");
-      if (!uid.empty() && controller.is_boolean() && controller.get<bool>()) {
-        add(kIndexControllerUid, uid);
-      }
-    }
-  }
   const json& labels = field(md, "labels");
   for (const auto& key : labelIndexes_) {
     const json& v = field(labels, key.c_str());
@@ -93,26 +101,37 @@ std::string indexKey(const std::string& index, const std::string& value) {
 
 }  // namespace
 
-void ObjectCache::insertLocked(const std::string& key, Entry e) {
+void ObjectCache::insertLocked(const std::string& key, PackedPtr packed,
+                               const IndexValues& values) {
   eraseLocked(key);
-  packedBytes_ += e.packed->byteSize();
-  auto [it, inserted] = objects_.emplace(key, std::move(e));
+  packedBytes_ += packed->byteSize();
+  auto [it, inserted] = objects_.emplace(key, std::move(packed));
   const std::string* stableKey = &it->first;
-  forEachIndexKey(it->second.indexValues,
-                  [&](const std::string& k) { indexes_[k].insert(stableKey); });
+  forEachIndexKey(values, [&](const std::string& k) { indexes_[k].insert(stableKey); });
 }
 
+// The index values are not kept per object (they would be a tenth of the cache): an erase
+// computes them again, from the key alone when the namespace is the only index, else from the
+// decoded object.
 void ObjectCache::eraseLocked(const std::string& key) {
   auto it = objects_.find(key);
   if (it == objects_.end()) return;
   const std::string* stableKey = &it->first;
-  forEachIndexKey(it->second.indexValues, [&](const std::string& k) {
+  IndexValues values;
+  if (labelIndexes_.empty() && indexers_.empty()) {
+    if (auto slash = key.find('/'); slash != std::string::npos) {
+      values = std::string(kIndexNamespace) + '\0' + key.substr(0, slash) + '\0';
+    }
+  } else {
+    values = indexValues(*it->second->unpack());
+  }
+  forEachIndexKey(values, [&](const std::string& k) {
     auto idx = indexes_.find(k);
     if (idx == indexes_.end()) return;
     idx->second.erase(stableKey);
     if (idx->second.empty()) indexes_.erase(idx);
   });
-  packedBytes_ -= it->second.packed->byteSize();
+  packedBytes_ -= it->second->byteSize();
   objects_.erase(it);
 }
 
@@ -125,7 +144,7 @@ std::vector<Notification> ObjectCache::apply(const std::string& scope, WatcherEv
       return out;
     case WatcherEvent::Type::InitApply: {
       std::string key = keyOf(event.object);
-      buffers_[scope][key] = Entry{pack(event.object), indexValues(event.object)};
+      buffers_[scope][key] = Buffered{pack(event.object), indexValues(event.object)};
       return out;
     }
     case WatcherEvent::Type::InitDone: {
@@ -133,21 +152,21 @@ std::vector<Notification> ObjectCache::apply(const std::string& scope, WatcherEv
       buffers_.erase(scope);
       // Vanished while we were not watching: deleted, with the last state we knew.
       std::vector<std::string> gone;
-      for (const auto& [key, entry] : objects_) {
+      for (const auto& [key, packed] : objects_) {
         if (inScope(scope, key) && !fresh.count(key)) gone.push_back(key);
       }
       for (const auto& key : gone) {
-        PackedPtr last = objects_[key].packed;
+        PackedPtr last = objects_[key];
         eraseLocked(key);
         out.push_back({Notification::Type::Delete, last, last, nullptr});
       }
       for (auto& [key, entry] : fresh) {
         auto it = objects_.find(key);
-        PackedPtr old = it == objects_.end() ? nullptr : it->second.packed;
+        PackedPtr old = it == objects_.end() ? nullptr : it->second;
         if (old && old->resourceVersion() == entry.packed->resourceVersion()) continue;
         out.push_back({old ? Notification::Type::Update : Notification::Type::Add, old,
                        entry.packed, nullptr});
-        insertLocked(key, std::move(entry));
+        insertLocked(key, entry.packed, entry.indexValues);
       }
       pendingScopes_.erase(scope);
       return out;
@@ -157,9 +176,9 @@ std::vector<Notification> ObjectCache::apply(const std::string& scope, WatcherEv
       auto tree = std::make_shared<const json>(std::move(event.object));
       PackedPtr packed = pack(*tree);
       auto it = objects_.find(key);
-      PackedPtr old = it == objects_.end() ? nullptr : it->second.packed;
+      PackedPtr old = it == objects_.end() ? nullptr : it->second;
       if (old && old->resourceVersion() == packed->resourceVersion()) return out;
-      insertLocked(key, Entry{packed, indexValues(*tree)});
+      insertLocked(key, packed, indexValues(*tree));
       out.push_back({old ? Notification::Type::Update : Notification::Type::Add, old,
                      std::move(packed), std::move(tree)});
       return out;
@@ -167,7 +186,7 @@ std::vector<Notification> ObjectCache::apply(const std::string& scope, WatcherEv
     case WatcherEvent::Type::Delete: {
       std::string key = keyOf(event.object);
       auto it = objects_.find(key);
-      PackedPtr last = it != objects_.end() ? it->second.packed : pack(event.object);
+      PackedPtr last = it != objects_.end() ? it->second : pack(event.object);
       if (it != objects_.end()) eraseLocked(key);
       out.push_back({Notification::Type::Delete, last, last, nullptr});
       return out;
@@ -182,7 +201,7 @@ ObjectPtr ObjectCache::get(const std::string& ns, const std::string& name) const
     std::shared_lock<std::shared_mutex> lock(mu_);
     auto it = objects_.find(ns.empty() ? name : ns + "/" + name);
     if (it == objects_.end()) return nullptr;
-    found = it->second.packed;
+    found = it->second;
   }
   return found->unpack();  // outside the lock: decoding is the expensive part
 }
@@ -191,7 +210,7 @@ std::vector<PackedPtr> ObjectCache::snapshot() const {
   std::shared_lock<std::shared_mutex> lock(mu_);
   std::vector<PackedPtr> out;
   out.reserve(objects_.size());
-  for (const auto& [key, entry] : objects_) out.push_back(entry.packed);
+  for (const auto& [key, packed] : objects_) out.push_back(packed);
   return out;
 }
 
@@ -203,8 +222,7 @@ std::vector<ObjectPtr> ObjectCache::list(const std::string& ns) const {
 }
 
 bool ObjectCache::maintains(const std::string& indexName) const {
-  if (indexName == kIndexNamespace || indexName == kIndexControllerUid ||
-      indexers_.count(indexName)) {
+  if (indexName == kIndexNamespace || indexers_.count(indexName)) {
     return true;
   }
   return indexName.rfind("label:", 0) == 0 && std::find(labelIndexes_.begin(), labelIndexes_.end(),
@@ -221,11 +239,9 @@ bool matchesUnmaintained(const json& object, const std::string& indexName,
     const json& v = field(field(md, "labels"), indexName.substr(6).c_str());
     return v.is_string() && v.get<std::string>() == value;
   }
-  if (indexName == kIndexOwnerUid) {
-    const json& owners = field(md, "ownerReferences");
-    if (!owners.is_array()) return false;
-    for (const auto& o : owners) {
-      if (str(o, "uid") == value) return true;
+  if (indexName == kIndexOwnerUid || indexName == kIndexControllerUid) {
+    for (const auto& uid : ownerUids(object, indexName == kIndexControllerUid)) {
+      if (uid == value) return true;
     }
   }
   return false;
@@ -242,9 +258,9 @@ std::vector<ObjectPtr> ObjectCache::byIndex(const std::string& indexName,
     if (maintained) {
       auto idx = indexes_.find(indexKey(indexName, value));
       if (idx == indexes_.end()) return {};
-      for (const std::string* key : idx->second) found.push_back(objects_.at(*key).packed);
+      for (const std::string* key : idx->second) found.push_back(objects_.at(*key));
     } else {
-      for (const auto& [k, entry] : objects_) found.push_back(entry.packed);
+      for (const auto& [k, packed] : objects_) found.push_back(packed);
     }
   }
   std::vector<ObjectPtr> out;

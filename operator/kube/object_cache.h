@@ -59,7 +59,7 @@ class ObjectCache : public Store {
   // An object's index entries, each "index\0value\0", in one string: a few dozen bytes, where a
   // vector of string pairs took hundreds.
   using IndexValues = std::string;
-  struct Entry {
+  struct Buffered {
     PackedPtr packed;
     IndexValues indexValues;
   };
@@ -71,7 +71,7 @@ class ObjectCache : public Store {
   using KeySet = std::set<const std::string*, ByValue>;
 
   IndexValues indexValues(const json& object) const;
-  void insertLocked(const std::string& key, Entry entry);
+  void insertLocked(const std::string& key, PackedPtr packed, const IndexValues& values);
   void eraseLocked(const std::string& key);
   bool maintains(const std::string& indexName) const;
   static bool inScope(const std::string& scope, const std::string& key);
@@ -79,12 +79,12 @@ class ObjectCache : public Store {
   std::vector<std::string> labelIndexes_;
   Indexers indexers_;
   mutable std::shared_mutex mu_;
-  std::unordered_map<std::string, Entry> objects_;
+  std::unordered_map<std::string, PackedPtr> objects_;
   std::size_t packedBytes_ = 0;
   std::unordered_map<std::string, KeySet> indexes_;  // "index\0value" -> keys
   // Per scope: the list being received (between Init and InitDone), packed, with its trees'
   // index values computed on arrival (the trees themselves are not kept).
-  std::map<std::string, std::unordered_map<std::string, Entry>> buffers_;
+  std::map<std::string, std::unordered_map<std::string, Buffered>> buffers_;
   std::set<std::string> pendingScopes_;  // scopes that have not completed a list yet
 };
 

@@ -13,9 +13,9 @@ namespace kube {
 
 using ObjectPtr = std::shared_ptr<const json>;
 
-// Built-in index names every Store answers. The namespace and controller-uid indexes are
-// maintained; owner-uid (no reconciler asks for it) is answered by a scan, as is a label index
-// nobody declared.
+// Index names every Store answers. The namespace index is always maintained; controller-uid
+// where an informer declares it (Indexers{{kIndexControllerUid, controllerUidIndexer()}}), else,
+// as owner-uid and a label index nobody declared, it is answered by a scan (correct, slower).
 inline constexpr const char* kIndexNamespace = "namespace";  // value: metadata.namespace
 inline constexpr const char* kIndexOwnerUid = "owner-uid";   // value: each ownerReferences[].uid
 inline constexpr const char* kIndexControllerUid = "controller-uid";  // the controller owner's uid
@@ -36,6 +36,9 @@ class Store {
 // Indexers). Computed on the transformed object.
 using IndexFunc = std::function<std::vector<std::string>(const json& object)>;
 using Indexers = std::map<std::string, IndexFunc>;
+
+// The controller ownerReference's uid, for kIndexControllerUid.
+IndexFunc controllerUidIndexer();
 
 // Trims an object before it is stored (drop managedFields and what no reconciler reads).
 using Transform = std::function<json(json)>;

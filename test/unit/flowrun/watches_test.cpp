@@ -150,7 +150,6 @@ TEST_CASE("cached Jobs and pods keep the fields the diagnosis reads, not the noi
   CHECK(t["status"]["conditions"] == json::array({{{"type", "PodScheduled"}, {"status", "True"}}}));
   const json& c = t["status"]["containerStatuses"][0];
   CHECK(c == json{{"name", "prefect-job"},
-                  {"image", "img"},
                   {"restartCount", 0},
                   {"started", false},
                   {"state",
