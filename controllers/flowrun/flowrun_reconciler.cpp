@@ -409,7 +409,10 @@ std::optional<ReconcileOutcome> FlowRunReconciler::releaseOutcome(const runtime:
     auto patch = outcomeFinalizerRemoval(*obj);
     if (!patch) continue;
     const json& md = meta(*obj);
+    const std::string uid = str(md, "uid"), rv = str(md, "resourceVersion");
+    if (releasedFinalizers_.alreadyReleased(uid, rv)) continue;  // the cache has not caught up
     auto r = client_.patch(*type, str(md, "namespace"), str(md, "name"), *patch, po);
+    if (r.ok()) releasedFinalizers_.released(uid, rv);
     if (r.ok() || r.error().isNotFound()) continue;
     // 422: the cached object is stale (the finalizer moved); its update event brings us back.
     if (r.error().isInvalid()) return ReconcileOutcome::after(500ms);

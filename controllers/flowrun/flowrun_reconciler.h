@@ -12,6 +12,7 @@
 #include "controllers/flowrun/flowrun_metrics.h"
 #include "controllers/flowrun/job_renderer.h"
 #include "controllers/flowrun/own_writes.h"
+#include "controllers/flowrun/released_finalizers.h"
 #include "controllers/flowrun/status.h"
 #include "controllers/flowrun/watches.h"
 #include "operator/kube/client.h"
@@ -92,6 +93,7 @@ class FlowRunReconciler : public runtime::Reconciler {
   const clusteridentity::IdentityProvider& identity_;
   FlowRunOptions options_;
   OwnWrites ownWrites_;
+  ReleasedFinalizers releasedFinalizers_;
 };
 
 // True when `object`'s controller ownerReference has `uid`.
