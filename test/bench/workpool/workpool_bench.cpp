@@ -11,7 +11,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <map>
 #include <regex>
 #include <sstream>
@@ -25,6 +24,7 @@
 #include "test/prefectsim/server.h"
 #include "test/support/operator_process.h"
 #include "test/support/process.h"
+#include "test/support/templates.h"
 
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
@@ -41,19 +41,6 @@ double percentile(std::vector<double> v, double p) {
   std::sort(v.begin(), v.end());
   const auto i = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
   return v[std::min(i, v.size() - 1)];
-}
-
-// The shipped template with kubesim's flow engine off: the Prefect log then holds the worker's
-// requests only.
-json silentTemplate() {
-  std::ifstream in(testsupport::sourceDir() +
-                   "/controllers/flowrun/default-base-job-template.json");
-  std::stringstream text;
-  text << in.rdbuf();
-  json t = json::parse(text.str());
-  t["job_configuration"]["job_manifest"]["spec"]["template"]["metadata"] = {
-      {"annotations", {{"kubesim.io/prefect-engine", "off"}}}};
-  return t;
 }
 
 // "/api/flow_runs/<uuid>/set_state" -> "/api/flow_runs/{id}/set_state"
@@ -104,7 +91,8 @@ int main(int argc, char** argv) {
                      {"metadata", {{"name", demo.workPoolName}, {"namespace", "prefect"}}},
                      {"spec",
                       {{"apiUrl", prefect.url()},
-                       {"baseJobTemplate", {{"policy", "Sync"}, {"inline", silentTemplate()}}}}}};
+                       {"baseJobTemplate",
+                        {{"policy", "Sync"}, {"inline", testsupport::silentEngineTemplate()}}}}}};
   if (kubectl({"apply", "-f", "-"}, pool.dump()).exitCode != 0) return fail("apply WorkPool"), 1;
   const bool ready = testsupport::waitFor(
       [&] {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "test/integration/operator_cluster.h"
 #include "test/kubesim/simulator.h"
 #include "test/support/operator_process.h"
 #include "test/support/process.h"
@@ -26,49 +27,10 @@ namespace {
 // Scenario durations and Job deadlines run 20 times faster than written.
 constexpr double kTimeScale = 0.05;
 
-struct Env {
-  testsupport::TempDir dir;
-  kubesim::Simulator sim;
-  std::string kubeconfig;
-  std::vector<std::string> operatorArgs;
-  std::unique_ptr<testsupport::OperatorProcess> op;
-  int starts = 0;
+struct Env : testsupport::OperatorCluster {
+  explicit Env(std::vector<std::string> args = {})
+      : OperatorCluster(kTimeScale, std::move(args), {"flowrun-operator", "data"}, "flowruns") {}
 
-  explicit Env(std::vector<std::string> args = {}) : sim(options()), operatorArgs(std::move(args)) {
-    sim.start();
-    kubeconfig = sim.writeKubeconfig(dir.file("kubeconfig"));
-    auto applied = kubectl({"apply", "-f", testsupport::sourceDir() + "/crds/"});
-    INFO(applied.out << applied.err);
-    REQUIRE(applied.exitCode == 0);
-    for (const char* ns : {"flowrun-operator", "data"}) {
-      auto created =
-          kubectl({"apply", "-f", "-"},
-                  std::string("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ") + ns + "\n");
-      INFO(created.err);
-      REQUIRE(created.exitCode == 0);
-    }
-    // The operator's informers start listing at once: let the CRDs be served first.
-    REQUIRE(waitFor([&] { return kubectl({"get", "flowruns", "-A"}).exitCode == 0; }, 20s, 50ms));
-    startOperator();
-  }
-  ~Env() {
-    if (op) op->stop(5s);
-  }
-  static kubesim::SimulatorOptions options() {
-    kubesim::SimulatorOptions o;
-    o.timeScale = kTimeScale;
-    return o;
-  }
-  void startOperator() {
-    op = std::make_unique<testsupport::OperatorProcess>(
-        kubeconfig, dir.file("operator-" + std::to_string(starts++) + ".log"), operatorArgs);
-  }
-  std::string operatorLog() const { return op ? op->log() : ""; }
-
-  testsupport::ProcessResult kubectl(const std::vector<std::string>& args,
-                                     const std::string& input = "") {
-    return testsupport::kubectl(kubeconfig, args, input);
-  }
   void apply(const std::string& yaml) {
     auto r = kubectl({"apply", "-f", "-"}, yaml);
     INFO(r.out << r.err);

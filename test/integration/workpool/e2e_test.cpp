@@ -2,14 +2,13 @@
 // restart, the operator SIGKILLed at random during a burst of runs, `limit`, a non-zero exit
 // the engine never reported, cancel while the pod never started, two clusters on one pool.
 #include <cstdlib>
-#include <fstream>
 #include <map>
 #include <random>
 #include <set>
-#include <sstream>
 #include <thread>
 
 #include "test/integration/workpool/worker_env.h"
+#include "test/support/templates.h"
 
 using namespace workpool_test;
 
@@ -28,19 +27,6 @@ std::set<std::string> names(const json& list) {
 
 bool activeType(const std::string& t) {
   return t == "PENDING" || t == "RUNNING" || t == "CANCELLING";
-}
-
-// The shipped default template with the pod annotation that turns kubesim's flow engine off:
-// an engine that never reports, as when `prefect flow-run execute` dies before it can.
-std::string silentEngineTemplate() {
-  std::ifstream in(testsupport::sourceDir() +
-                   "/controllers/flowrun/default-base-job-template.json");
-  std::stringstream text;
-  text << in.rdbuf();
-  json t = json::parse(text.str());
-  t["job_configuration"]["job_manifest"]["spec"]["template"]["metadata"] = {
-      {"annotations", {{"kubesim.io/prefect-engine", "off"}}}};
-  return t.dump();
 }
 
 }  // namespace
@@ -161,7 +147,8 @@ TEST_CASE("a non-zero exit the engine never reported is CRASHED as the Python wo
           "[workpool][e2e]") {
   Env env;
   env.applyPool("demo-pool", env.prefect.url(),
-                ", baseJobTemplate: {policy: Sync, inline: " + silentEngineTemplate() + "}");
+                ", baseJobTemplate: {policy: Sync, inline: " +
+                    testsupport::silentEngineTemplate().dump() + "}");
   const std::string silent = env.createRun({{"image", "kubesim/exit:3"}});
   env.waitRun(
       silent, [](const json& r) { return stateType(r) == "CRASHED"; }, 40s);

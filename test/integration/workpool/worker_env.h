@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "test/integration/operator_cluster.h"
 #include "test/kubesim/simulator.h"
 #include "test/prefectsim/server.h"
 #include "test/support/operator_process.h"
@@ -30,43 +31,10 @@ inline std::string stateType(const json& run) {
 
 // One cluster: a kubesim with the CRDs, namespaces flowrun-operator and prefect, and the
 // operator binary serving WorkPools.
-struct Cluster {
-  testsupport::TempDir dir;
-  kubesim::Simulator sim;
-  std::string kubeconfig;
-  std::vector<std::string> operatorArgs{"--enable-workpools"};
-  std::unique_ptr<testsupport::OperatorProcess> op;
-  int starts = 0;
-
-  Cluster() : sim(options()) {
-    sim.start();
-    kubeconfig = sim.writeKubeconfig(dir.file("kubeconfig"));
-    auto applied = kubectl({"apply", "-f", testsupport::sourceDir() + "/crds/"});
-    INFO(applied.out << applied.err);
-    REQUIRE(applied.exitCode == 0);
-    for (const char* ns : {"flowrun-operator", "prefect"}) {
-      REQUIRE(kubectl({"create", "namespace", ns}).exitCode == 0);
-    }
-    REQUIRE(waitFor([&] { return kubectl({"get", "workpools", "-A"}).exitCode == 0; }, 20s, 50ms));
-    startOperator();
-  }
-  ~Cluster() {
-    if (op) op->stop(5s);
-  }
-  static kubesim::SimulatorOptions options() {
-    kubesim::SimulatorOptions o;
-    o.timeScale = 0.05;
-    return o;
-  }
-  void startOperator() {
-    op = std::make_unique<testsupport::OperatorProcess>(
-        kubeconfig, dir.file("operator-" + std::to_string(starts++) + ".log"), operatorArgs);
-  }
-  std::string operatorLog() const { return op ? op->log() : ""; }
-  testsupport::ProcessResult kubectl(const std::vector<std::string>& args,
-                                     const std::string& input = "") {
-    return testsupport::kubectl(kubeconfig, args, input);
-  }
+struct Cluster : testsupport::OperatorCluster {
+  Cluster()
+      : OperatorCluster(0.05, {"--enable-workpools"}, {"flowrun-operator", "prefect"},
+                        "workpools") {}
   void applyPool(const std::string& name, const std::string& url, const std::string& extra = "") {
     auto r = kubectl({"apply", "-f", "-"},
                      "apiVersion: prefect.io/v1alpha1\nkind: WorkPool\nmetadata: {name: " + name +
