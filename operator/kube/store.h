@@ -1,6 +1,7 @@
 #pragma once
 // The read side of an informer: a trimmed, indexed, thread-safe cache of one resource kind.
-// Objects are immutable snapshots shared between readers.
+// Objects are immutable snapshots that a reader may keep as long as it likes (the informers'
+// ObjectCache decodes a fresh one for every read: object_cache.h).
 #include <functional>
 #include <map>
 #include <memory>
